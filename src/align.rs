@@ -1,0 +1,386 @@
+//! Alignment (SPEC §4): brings a source of S frames to exactly T frames,
+//! streaming, by padding, looping, extending its tail or truncating.
+//!
+//! Extension is one mechanism for both `loop` and `crossfade`: the output
+//! is the source up to its last C frames, then a *seam* (the source's last
+//! C frames crossfaded into the start of a loop region), then the loop
+//! region's body, then the seam again, and so on. `loop` uses the whole
+//! source as its region, `crossfade` only a tail of it. The seam is the same
+//! at every repeat, so it is computed once, before streaming starts, from
+//! two short reads of the source: memory is bounded by the crossfade length,
+//! not by S or T.
+
+use crate::error::StageError;
+use crate::plan::AlignMode;
+use crate::source::Source;
+use crate::types::{Block, Frames};
+
+/// The matcher searches this far (±10 ms around the middle of its window)
+/// for the incoming repeat's best start.
+const MATCH_MS: f64 = 10.0;
+/// Below this gap, `auto` pads with silence rather than extending.
+const AUTO_PAD_S: f64 = 0.5;
+/// Longest tail `crossfade` repeats, in seconds.
+const MAX_TAIL_S: f64 = 2.0;
+
+/// Alignment settings of one stem.
+#[derive(Clone, Copy, Debug)]
+pub struct AlignSettings {
+    pub mode: AlignMode,
+    pub rhythmic: bool,
+    pub target: Frames,
+    pub sample_rate: u32,
+    pub crossfade_ms: f64,
+    pub fade_ms: f64,
+}
+
+/// What alignment decided, for the report.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AlignInfo {
+    /// The strategy actually applied.
+    pub strategy: &'static str,
+    pub source_frames: u64,
+    /// Seam crossfade length in frames (extension only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seam_frames: Option<u64>,
+    /// Normalised correlation of the matched seam (extension only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seam_correlation: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Strategy {
+    Copy,
+    ZeroPad,
+    Extend,
+    Truncate,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Source frames `pos..end`, read sequentially.
+    Source {
+        end: u64,
+    },
+    /// Seam frame `j` of the precomputed seam.
+    Seam {
+        j: usize,
+    },
+    Zeros,
+}
+
+/// A source brought to exactly `target` frames.
+pub struct Aligner {
+    source: Box<dyn Source>,
+    channels: usize,
+    target: u64,
+    out_pos: u64,
+    phase: Phase,
+    /// Read-ahead from the source: frames `scratch_pos..scratch.frames()`
+    /// are not yet consumed.
+    scratch: Block,
+    scratch_pos: usize,
+    /// Source position of the next sequential read.
+    src_pos: u64,
+    /// Whether the source repeats after its first pass.
+    extending: bool,
+    /// Extension: the crossfaded seam (interleaved) and where the body of
+    /// each repeat starts in the source.
+    seam: Vec<f32>,
+    body_start: u64,
+    body_end: u64,
+    /// Truncation fade: the last `fade` frames of the output.
+    fade: u64,
+    info: AlignInfo,
+}
+
+impl Aligner {
+    /// Plans alignment for `source` and positions it at frame 0.
+    /// `block_size` sizes the internal read-ahead.
+    pub fn new(
+        mut source: Box<dyn Source>,
+        channels: u16,
+        block_size: usize,
+        s: AlignSettings,
+    ) -> Result<Aligner, StageError> {
+        let len = source.len().0;
+        let target = s.target.0;
+        let rate = s.sample_rate as f64;
+        let gap_s = (target as f64 - len as f64) / rate;
+        let strategy = match s.mode {
+            _ if len == target => Strategy::Copy,
+            _ if len > target => Strategy::Truncate,
+            _ if len == 0 => Strategy::ZeroPad,
+            AlignMode::Auto if gap_s < AUTO_PAD_S => Strategy::ZeroPad,
+            AlignMode::Auto => Strategy::Extend,
+            AlignMode::ZeroPad | AlignMode::Truncate => Strategy::ZeroPad,
+            AlignMode::Loop | AlignMode::Crossfade => Strategy::Extend,
+            AlignMode::None if target - len <= 1 => Strategy::ZeroPad,
+            AlignMode::None => {
+                return Err(StageError::Invalid(format!(
+                    "align = \"none\" but the source has {len} frames and the target {target} \
+                     ({:.3} s short)",
+                    gap_s
+                )));
+            }
+        };
+        if s.mode == AlignMode::None && len > target + 1 {
+            return Err(StageError::Invalid(format!(
+                "align = \"none\" but the source has {len} frames and the target {target} \
+                 ({:.3} s long)",
+                -gap_s
+            )));
+        }
+        let looping = match s.mode {
+            AlignMode::Loop => true,
+            AlignMode::Auto => s.rhythmic,
+            _ => false,
+        };
+        let ch = channels as usize;
+        let mut a = Aligner {
+            source: Box::new(crate::source::Generated::new(
+                crate::source::Silence,
+                Frames(0),
+            )),
+            channels: ch,
+            target,
+            out_pos: 0,
+            phase: Phase::Source {
+                end: len.min(target),
+            },
+            scratch: Block::new(channels, block_size.max(1)),
+            scratch_pos: 0,
+            src_pos: 0,
+            extending: strategy == Strategy::Extend,
+            seam: Vec::new(),
+            body_start: 0,
+            body_end: 0,
+            fade: 0,
+            info: AlignInfo {
+                strategy: match strategy {
+                    Strategy::Copy => "copy",
+                    Strategy::ZeroPad if s.mode == AlignMode::None => "none",
+                    Strategy::ZeroPad => "zero-pad",
+                    Strategy::Truncate if s.mode == AlignMode::None => "none",
+                    Strategy::Truncate => "truncate",
+                    Strategy::Extend if looping => "loop",
+                    Strategy::Extend => "crossfade",
+                },
+                source_frames: len,
+                seam_frames: None,
+                seam_correlation: None,
+            },
+        };
+        a.scratch.set_frames(0);
+        match strategy {
+            Strategy::Truncate if s.mode != AlignMode::None => {
+                a.fade = Frames::from_seconds(s.fade_ms / 1000.0, s.sample_rate)
+                    .0
+                    .min(target);
+            }
+            Strategy::Extend => {
+                let region = if looping {
+                    len
+                } else {
+                    let tail = (0.3 * (target - len) as f64)
+                        .min(MAX_TAIL_S * rate)
+                        .min(len as f64 / 2.0);
+                    (tail.round() as u64).max(1)
+                };
+                let c = Frames::from_seconds(s.crossfade_ms / 1000.0, s.sample_rate)
+                    .0
+                    .min(region / 4);
+                let span = Frames::from_seconds(2.0 * MATCH_MS / 1000.0, s.sample_rate)
+                    .0
+                    .min(region / 4);
+                a.plan_seam(&mut *source, len - region, c as usize, span as usize)?;
+                a.phase = Phase::Source { end: len - c };
+            }
+            _ => {}
+        }
+        source.seek(Frames(0))?;
+        a.source = source;
+        Ok(a)
+    }
+
+    /// What alignment decided.
+    pub fn info(&self) -> &AlignInfo {
+        &self.info
+    }
+
+    /// Finds the best start for each repeat and precomputes the seam:
+    /// the source's last `c` frames faded into the loop region's start,
+    /// shifted by the lag (0..=span) of maximum normalised correlation.
+    fn plan_seam(
+        &mut self,
+        source: &mut dyn Source,
+        region_start: u64,
+        c: usize,
+        span: usize,
+    ) -> Result<(), StageError> {
+        let len = source.len().0;
+        let ch = self.channels;
+        let outgoing = read_range(source, &mut self.scratch, len - c as u64, c, ch)?;
+        let incoming = read_range(source, &mut self.scratch, region_start, span + c, ch)?;
+        let n = c * ch;
+        let energy = |x: &[f32]| x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+        let e_out = energy(&outgoing);
+        let (mut best, mut best_r) = (0usize, f64::NEG_INFINITY);
+        for lag in 0..=span {
+            let cand = &incoming[lag * ch..lag * ch + n];
+            let dot: f64 = outgoing
+                .iter()
+                .zip(cand)
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
+            let denom = (e_out * energy(cand)).sqrt();
+            // Silence matches anything perfectly.
+            let r = if denom > 0.0 { dot / denom } else { 1.0 };
+            if r > best_r + 1e-12 {
+                best = lag;
+                best_r = r;
+            }
+        }
+        // Gains for a constant-power sum of signals with correlation r:
+        // linear for r = 1 (in-phase tones), equal-power for r = 0 (noise).
+        let r = best_r.clamp(0.0, 1.0);
+        self.seam = (0..c)
+            .flat_map(|j| {
+                let t = (j as f64 + 0.5) / c as f64;
+                let (fi, fo) = (t, 1.0 - t);
+                let g = 1.0 / (fi * fi + fo * fo + 2.0 * r * fi * fo).sqrt();
+                let (o, i) = (&outgoing, &incoming);
+                (0..ch).map(move |k| {
+                    (g * (fo * o[j * ch + k] as f64 + fi * i[(best + j) * ch + k] as f64)) as f32
+                })
+            })
+            .collect();
+        self.body_start = region_start + (best + c) as u64;
+        self.body_end = len - c as u64;
+        self.info.seam_frames = Some(c as u64);
+        self.info.seam_correlation = Some((best_r * 1e6).round() / 1e6);
+        Ok(())
+    }
+
+    /// Copies `frames` frames of the source's sequential stream into `dst`.
+    fn pull(&mut self, dst: &mut [f32]) -> Result<(), StageError> {
+        let ch = self.channels;
+        let mut done = 0;
+        while done < dst.len() {
+            if self.scratch_pos == self.scratch.frames() {
+                self.scratch_pos = 0;
+                if self.source.read(&mut self.scratch)? == 0 {
+                    return Err(StageError::Invalid(format!(
+                        "the source ended before its announced {} frames",
+                        self.source.len()
+                    )));
+                }
+            }
+            let avail = (self.scratch.frames() - self.scratch_pos) * ch;
+            let take = avail.min(dst.len() - done);
+            let from = self.scratch_pos * ch;
+            dst[done..done + take].copy_from_slice(&self.scratch.samples()[from..from + take]);
+            done += take;
+            self.scratch_pos += take / ch;
+        }
+        Ok(())
+    }
+
+    fn seek_source(&mut self, pos: u64) -> Result<(), StageError> {
+        self.scratch.set_frames(0);
+        self.scratch_pos = 0;
+        self.source.seek(Frames(pos))
+    }
+
+    /// Fills `block` with the next aligned frames; returns how many
+    /// (0 once all `target` frames were produced).
+    pub fn read(&mut self, block: &mut Block) -> Result<usize, StageError> {
+        let ch = self.channels;
+        let want = (self.target - self.out_pos).min(block.capacity() as u64) as usize;
+        block.set_frames(want);
+        let start = self.out_pos;
+        let mut filled = 0;
+        while filled < want {
+            let room = want - filled;
+            let dst = &mut block.samples_mut()[filled * ch..];
+            match self.phase {
+                Phase::Source { end } => {
+                    let pos = self.src_pos;
+                    let n = (end - pos).min(room as u64) as usize;
+                    self.pull(&mut dst[..n * ch])?;
+                    filled += n;
+                    self.src_pos += n as u64;
+                    if self.src_pos == end {
+                        self.phase = if self.extending {
+                            Phase::Seam { j: 0 }
+                        } else {
+                            Phase::Zeros
+                        };
+                    }
+                }
+                Phase::Seam { j } => {
+                    let c = self.seam.len() / ch;
+                    let n = (c - j).min(room);
+                    dst[..n * ch].copy_from_slice(&self.seam[j * ch..(j + n) * ch]);
+                    filled += n;
+                    if j + n == c {
+                        self.seek_source(self.body_start)?;
+                        self.src_pos = self.body_start;
+                        // The body is never empty: it is at least half the region.
+                        self.phase = Phase::Source { end: self.body_end };
+                    } else {
+                        self.phase = Phase::Seam { j: j + n };
+                    }
+                }
+                Phase::Zeros => {
+                    dst[..room * ch].fill(0.0);
+                    filled = want;
+                }
+            }
+        }
+        self.out_pos += want as u64;
+        self.apply_fade(block, start);
+        Ok(want)
+    }
+
+    /// Raised-cosine fade over the last `fade` frames, ending at zero.
+    fn apply_fade(&self, block: &mut Block, start: u64) {
+        let fade_start = self.target - self.fade;
+        if self.fade == 0 || start + block.frames() as u64 <= fade_start {
+            return;
+        }
+        for (i, frame) in block.frames_mut().enumerate() {
+            let pos = start + i as u64;
+            if pos >= fade_start {
+                let k = (pos - fade_start + 1) as f64 / self.fade as f64;
+                let g = (0.5 * (1.0 + (std::f64::consts::PI * k).cos())) as f32;
+                frame.iter_mut().for_each(|v| *v *= g);
+            }
+        }
+    }
+}
+
+/// Reads `frames` frames starting at `pos` into a new interleaved vector.
+fn read_range(
+    source: &mut dyn Source,
+    scratch: &mut Block,
+    pos: u64,
+    frames: usize,
+    ch: usize,
+) -> Result<Vec<f32>, StageError> {
+    source.seek(Frames(pos))?;
+    let mut out = Vec::with_capacity(frames * ch);
+    while out.len() < frames * ch {
+        let n = source.read(scratch)?;
+        if n == 0 {
+            return Err(StageError::Invalid(format!(
+                "the source ended before frame {}",
+                pos + frames as u64
+            )));
+        }
+        let take = (frames * ch - out.len()).min(n * ch);
+        out.extend_from_slice(&scratch.samples()[..take]);
+    }
+    scratch.set_frames(0);
+    Ok(out)
+}

@@ -1,0 +1,25 @@
+//! stemflow: renders song manifests into duration-aligned stems, a master
+//! mix and a zip of deliverables, streaming block by block in flat memory.
+//!
+//! Data flows through the modules in this order: [`manifest`] (TOML to a
+//! [`plan`]), [`timing`], [`source`] (generators), [`align`], [`effects`],
+//! [`verify`], [`mix`], [`output`] (WAV, report, archive); [`pipeline`] wires
+//! one song's processors with channels and [`batch`] runs many songs.
+
+pub mod align;
+pub mod batch;
+pub mod cli;
+pub mod effects;
+pub mod error;
+pub mod manifest;
+pub mod mix;
+pub mod output;
+pub mod pipeline;
+pub mod plan;
+pub mod source;
+pub mod timing;
+pub mod types;
+pub mod verify;
+
+/// The built-in demo manifest (SPEC §7).
+pub const DEMO_MANIFEST: &str = include_str!("../fixtures/demo.toml");

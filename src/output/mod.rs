@@ -1,0 +1,159 @@
+//! Everything written to OUT: WAV files, the per-song report, the archive
+//! and the run's summary.
+
+pub mod archive;
+pub mod wav;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SongError;
+use crate::pipeline::{MasterOutcome, SongOutcome, StemOutcome};
+use crate::plan::SongPlan;
+use crate::timing::SectionTiming;
+
+/// A song's status in reports and the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// One error as reported.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReportError {
+    pub stage: String,
+    pub stem: Option<String>,
+    pub message: String,
+}
+
+impl From<&SongError> for ReportError {
+    fn from(e: &SongError) -> Self {
+        ReportError {
+            stage: format!("{:?}", e.stage).to_lowercase(),
+            stem: e.stem.clone(),
+            message: e.error.to_string(),
+        }
+    }
+}
+
+/// `OUT/<id>/report.json` (SPEC §5).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report<'a> {
+    pub song: &'a str,
+    pub status: Status,
+    /// Digest of the resolved song settings; a rerun with the same digest
+    /// is skipped.
+    pub digest: &'a str,
+    pub sample_rate: u32,
+    pub format: &'static str,
+    pub channels: u16,
+    pub target_frames: u64,
+    pub duration: f64,
+    pub bpm: f64,
+    pub timing: &'a [SectionTiming],
+    pub stems: &'a [StemOutcome],
+    pub master: Option<&'a MasterOutcome>,
+    pub archive: Option<&'a str>,
+    pub warnings: &'a [String],
+    pub errors: Vec<ReportError>,
+    pub seconds: f64,
+}
+
+impl<'a> Report<'a> {
+    /// The report of a song that rendered (or failed with `error`).
+    pub fn new(
+        song: &'a SongPlan,
+        outcome: Option<&'a SongOutcome>,
+        error: Option<&SongError>,
+        warnings: &'a [String],
+        seconds: f64,
+    ) -> Report<'a> {
+        Report {
+            song: &song.id,
+            status: if error.is_some() {
+                Status::Failed
+            } else {
+                Status::Ok
+            },
+            digest: &song.digest,
+            sample_rate: song.spec.sample_rate,
+            format: song.spec.format.name(),
+            channels: song.spec.channels,
+            target_frames: song.target_frames().0,
+            duration: song.duration,
+            bpm: song.bpm,
+            timing: &song.timing.sections,
+            stems: outcome.map_or(&[], |o| &o.stems),
+            master: outcome.map(|o| &o.master),
+            archive: song.archive.as_deref().filter(|_| error.is_none()),
+            warnings,
+            errors: error.map(ReportError::from).into_iter().collect(),
+            seconds: (seconds * 1000.0).round() / 1000.0,
+        }
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("report is plain data");
+        s.push('\n');
+        s
+    }
+}
+
+/// The fields of a previous report that decide whether to skip a song.
+#[derive(Deserialize)]
+pub struct PreviousReport {
+    pub status: Status,
+    pub digest: String,
+}
+
+/// One song's line in `summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SongSummary {
+    pub id: String,
+    pub status: Status,
+    pub seconds: f64,
+    /// Target duration of the song in seconds.
+    pub duration: f64,
+    pub errors: Vec<String>,
+}
+
+/// `OUT/summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub songs: Vec<SongSummary>,
+}
+
+impl Summary {
+    /// A table for terminals.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<24} {:<8} {:>10} {:>9} {:>9}  {}\n",
+            "song", "status", "duration", "seconds", "realtime", "reason"
+        );
+        for s in &self.songs {
+            let status = match s.status {
+                Status::Ok => "ok",
+                Status::Failed => "FAILED",
+                Status::Skipped => "skipped",
+            };
+            let realtime = if s.seconds > 0.0 && s.status == Status::Ok {
+                format!("{:.1}x", s.duration / s.seconds)
+            } else {
+                "-".into()
+            };
+            out.push_str(&format!(
+                "{:<24} {:<8} {:>9.1}s {:>8.2}s {:>9}  {}\n",
+                s.id,
+                status,
+                s.duration,
+                s.seconds,
+                realtime,
+                s.errors.first().map(String::as_str).unwrap_or("")
+            ));
+        }
+        out
+    }
+}

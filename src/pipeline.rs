@@ -1,0 +1,384 @@
+//! Wires one song's processors together: a thread per stem (source →
+//! alignment → effects → checks → stem file) feeding the mixer (mix → master
+//! bus → checks → master file) through bounded channels of recycled blocks.
+//!
+//! This module moves blocks and errors around; the audio maths lives in the
+//! processors it calls.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::align::{AlignInfo, AlignSettings, Aligner};
+use crate::effects::{EffectChain, Processor};
+use crate::error::{SongError, Stage, StageError};
+use crate::mix::{Mixer, StemGain};
+use crate::output::wav::WavOut;
+use crate::plan::{SongPlan, StemPlan, VerifyLimits};
+use crate::source::{self, stem_key};
+use crate::types::{Block, Frames};
+use crate::verify::{self, Levels, StreamStats};
+
+/// Blocks in flight per stem channel; one more circulates in each worker.
+pub const CHANNEL_CAPACITY: usize = 2;
+
+/// How to render.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    /// Frames per block; never changes the output.
+    pub block_size: usize,
+}
+
+/// What one stem turned out as.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StemOutcome {
+    pub name: String,
+    #[serde(flatten)]
+    pub align: AlignInfo,
+    #[serde(flatten)]
+    pub levels: Levels,
+    pub file: String,
+}
+
+/// What the master turned out as.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MasterOutcome {
+    #[serde(flatten)]
+    pub levels: Levels,
+    pub clip_ratio: f64,
+    pub lufs: Option<f64>,
+    pub loudness_range: Option<f64>,
+    pub true_peak_db: Option<f64>,
+    pub file: String,
+}
+
+/// A rendered song's measurements (files are in the song folder).
+#[derive(Clone, Debug)]
+pub struct SongOutcome {
+    pub stems: Vec<StemOutcome>,
+    pub master: MasterOutcome,
+}
+
+/// One stem's chain, owned by its worker thread.
+struct StemWorker {
+    name: String,
+    aligner: Aligner,
+    effects: EffectChain,
+    stats: StreamStats,
+    writer: WavOut,
+    path: PathBuf,
+}
+
+/// Shared between a song's threads: the first real error stops the rest.
+struct Failure<'a> {
+    song: &'a str,
+    first: Mutex<Option<SongError>>,
+    stop: AtomicBool,
+    interrupt: &'a AtomicBool,
+}
+
+impl Failure<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.interrupt.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, stage: Stage, stem: Option<&str>, error: StageError) {
+        self.stop.store(true, Ordering::Relaxed);
+        if matches!(error, StageError::Cancelled) {
+            return;
+        }
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(SongError {
+            song: self.song.to_string(),
+            stage,
+            stem: stem.map(str::to_string),
+            error,
+        });
+    }
+}
+
+/// Renders `song` into `dir` (which must exist): `stems/<name>.wav` and
+/// `master.wav`. `interrupt` stops it early; `progress` is told the master
+/// frames written so far.
+pub fn render_song(
+    song: &SongPlan,
+    dir: &Path,
+    opts: RenderOptions,
+    interrupt: &AtomicBool,
+    progress: &(dyn Fn(Frames) + Sync),
+) -> Result<SongOutcome, SongError> {
+    let fail = |stage, stem: Option<&str>, error| SongError {
+        song: song.id.clone(),
+        stage,
+        stem: stem.map(str::to_string),
+        error,
+    };
+    let block_size = opts.block_size.max(1);
+    let spec = song.spec;
+    let target = song.target_frames();
+    let stems_dir = dir.join("stems");
+    std::fs::create_dir_all(&stems_dir)
+        .map_err(|e| fail(Stage::Output, None, StageError::io(&stems_dir, e)))?;
+
+    let mut workers = Vec::new();
+    for stem in &song.stems {
+        workers.push(
+            build_stem(song, stem, &stems_dir, block_size)
+                .map_err(|(stage, e)| fail(stage, Some(&stem.name), e))?,
+        );
+    }
+    let infos: Vec<AlignInfo> = workers.iter().map(|w| w.aligner.info().clone()).collect();
+    let master_path = dir.join("master.wav");
+    let master_writer = WavOut::create(
+        &master_path,
+        spec,
+        song.dither,
+        stem_key(song.seed, "master.wav"),
+    )
+    .map_err(|e| fail(Stage::Write, None, e))?;
+    let gains = song
+        .stems
+        .iter()
+        .map(|s| StemGain::new(s, spec.channels))
+        .collect();
+    let mixer = Mixer::new(gains, song.master.clip, block_size, spec.channels);
+
+    let failure = Failure {
+        song: &song.id,
+        first: Mutex::new(None),
+        stop: AtomicBool::new(false),
+        interrupt,
+    };
+    let mut stem_levels: Vec<Option<Levels>> = vec![None; workers.len()];
+    let mut master_result = None;
+    std::thread::scope(|scope| {
+        let mut inputs = Vec::new();
+        let mut handles = Vec::new();
+        for (worker, levels) in workers.into_iter().zip(stem_levels.iter_mut()) {
+            let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
+            let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
+            for _ in 0..CHANNEL_CAPACITY + 1 {
+                let _ = free_tx.send(Block::new(spec.channels, block_size));
+            }
+            inputs.push((full_rx, free_tx));
+            let failure = &failure;
+            handles.push(scope.spawn(move || {
+                *levels = run_stem(worker, target, spec, free_rx, full_tx, failure);
+            }));
+        }
+        let master = MasterStage {
+            mixer,
+            writer: master_writer,
+            stats: StreamStats::default(),
+            loudness: ebur128::EbuR128::new(
+                spec.channels as u32,
+                spec.sample_rate,
+                ebur128::Mode::I
+                    | ebur128::Mode::LRA
+                    | ebur128::Mode::TRUE_PEAK
+                    | ebur128::Mode::HISTOGRAM,
+            )
+            .ok(),
+            block: Block::new(spec.channels, block_size),
+        };
+        master_result = run_master(master, inputs, target, &song.verify, &failure, progress);
+    });
+
+    if let Some(e) = failure
+        .first
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        return Err(e);
+    }
+    if interrupt.load(Ordering::Relaxed) {
+        return Err(fail(Stage::Mix, None, StageError::Cancelled));
+    }
+    let master = master_result.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
+    verify::check_header(&master_path, spec, target).map_err(|e| fail(Stage::Verify, None, e))?;
+
+    let stems = song
+        .stems
+        .iter()
+        .zip(infos)
+        .zip(stem_levels)
+        .map(|((stem, align), levels)| StemOutcome {
+            name: stem.name.clone(),
+            align,
+            levels: levels.expect("every stem worker finished without error"),
+            file: format!("stems/{}.wav", stem.name),
+        })
+        .collect();
+    Ok(SongOutcome { stems, master })
+}
+
+/// Opens a stem's source and builds its processors and writer.
+fn build_stem(
+    song: &SongPlan,
+    stem: &StemPlan,
+    dir: &Path,
+    block_size: usize,
+) -> Result<StemWorker, (Stage, StageError)> {
+    let spec = song.spec;
+    let src = source::open(song, &stem.name, &stem.source).map_err(|e| (Stage::Source, e))?;
+    let settings = AlignSettings {
+        mode: stem.align,
+        rhythmic: stem.rhythmic,
+        target: song.target_frames(),
+        sample_rate: spec.sample_rate,
+        crossfade_ms: stem.crossfade_ms,
+        fade_ms: stem.fade_ms,
+    };
+    let aligner =
+        Aligner::new(src, spec.channels, block_size, settings).map_err(|e| (Stage::Align, e))?;
+    let effects = EffectChain::new(&stem.effects, spec.sample_rate, spec.channels)
+        .map_err(|e| (Stage::Effects, e))?;
+    let path = dir.join(format!("{}.wav", stem.name));
+    let writer = WavOut::create(&path, spec, song.dither, stem_key(song.seed, &stem.name))
+        .map_err(|e| (Stage::Write, e))?;
+    Ok(StemWorker {
+        name: stem.name.clone(),
+        aligner,
+        effects,
+        stats: StreamStats::default(),
+        writer,
+        path,
+    })
+}
+
+/// A stem worker's loop; returns its levels, or `None` after recording an
+/// error.
+fn run_stem(
+    mut w: StemWorker,
+    target: Frames,
+    spec: crate::types::StreamSpec,
+    free: Receiver<Block>,
+    full: Sender<Block>,
+    failure: &Failure<'_>,
+) -> Option<Levels> {
+    let name = w.name.clone();
+    let step = |w: &mut StemWorker| -> Result<bool, (Stage, StageError)> {
+        if failure.stopped() {
+            return Err((Stage::Source, StageError::Cancelled));
+        }
+        let Ok(mut block) = free.recv() else {
+            return Err((Stage::Mix, StageError::Cancelled));
+        };
+        if w.aligner.read(&mut block).map_err(|e| (Stage::Source, e))? == 0 {
+            return Ok(false);
+        }
+        w.effects.process(&mut block);
+        w.stats.update(&block);
+        w.stats
+            .check_finite(spec.channels)
+            .map_err(|e| (Stage::Verify, e))?;
+        w.writer.write(&block).map_err(|e| (Stage::Write, e))?;
+        full.send(block)
+            .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
+        Ok(true)
+    };
+    let result = (|| {
+        while step(&mut w)? {}
+        w.stats
+            .check_frames(target)
+            .map_err(|e| (Stage::Verify, e))?;
+        w.writer.finish().map_err(|e| (Stage::Write, e))?;
+        verify::check_header(&w.path, spec, target).map_err(|e| (Stage::Verify, e))?;
+        Ok::<_, (Stage, StageError)>(w.stats.summary())
+    })();
+    match result {
+        Ok(levels) => Some(levels),
+        Err((stage, e)) => {
+            failure.record(stage, Some(&name), e);
+            None
+        }
+    }
+}
+
+/// The mixer's state, owned by the song's own thread.
+struct MasterStage {
+    mixer: Mixer,
+    writer: WavOut,
+    stats: StreamStats,
+    loudness: Option<ebur128::EbuR128>,
+    block: Block,
+}
+
+/// Mixes until every stem delivered `target` frames; returns the master's
+/// measurements, or `None` if the song stopped.
+fn run_master(
+    mut m: MasterStage,
+    inputs: Vec<(Receiver<Block>, Sender<Block>)>,
+    target: Frames,
+    limits: &VerifyLimits,
+    failure: &Failure<'_>,
+    progress: &(dyn Fn(Frames) + Sync),
+) -> Option<MasterOutcome> {
+    let channels = m.block.channels();
+    let mut done = 0u64;
+    while done < target.0 {
+        if failure.stopped() {
+            failure.record(Stage::Mix, None, StageError::Cancelled);
+            return None;
+        }
+        let frames = (target.0 - done).min(m.block.capacity() as u64) as usize;
+        m.mixer.begin(frames, channels);
+        for (i, (full, free)) in inputs.iter().enumerate() {
+            // A closed channel means that stem failed and recorded why.
+            let block = full.recv().ok()?;
+            debug_assert_eq!(block.frames(), frames, "stems deliver blocks in lockstep");
+            m.mixer.add(i, &block);
+            let _ = free.send(block);
+        }
+        m.block.set_frames(frames);
+        m.mixer.finish(&mut m.block);
+        m.stats.update(&m.block);
+        if let Some(l) = m.loudness.as_mut() {
+            let _ = l.add_frames_f32(m.block.samples());
+        }
+        if let Err(e) = m.writer.write(&m.block) {
+            failure.record(Stage::Write, None, e);
+            return None;
+        }
+        done += frames as u64;
+        progress(Frames(done));
+    }
+    drop(inputs);
+    let checks = m
+        .stats
+        .check_finite(channels as u16)
+        .and_then(|_| m.stats.check_frames(target))
+        .and_then(|_| verify::check_master(&m.stats, limits));
+    if let Err(e) = checks {
+        failure.record(Stage::Verify, None, e);
+        return None;
+    }
+    if let Err(e) = m.writer.finish() {
+        failure.record(Stage::Write, None, e);
+        return None;
+    }
+    let (lufs, lra, tp) = match &m.loudness {
+        Some(l) => {
+            let finite = |v: f64| (v.is_finite()).then(|| (v * 100.0).round() / 100.0);
+            let tp = (0..channels as u32)
+                .filter_map(|c| l.true_peak(c).ok())
+                .fold(0.0f64, f64::max);
+            (
+                l.loudness_global().ok().and_then(finite),
+                l.loudness_range().ok().and_then(finite),
+                verify::to_db(tp).map(|v| (v * 100.0).round() / 100.0),
+            )
+        }
+        None => (None, None, None),
+    };
+    Some(MasterOutcome {
+        levels: m.stats.summary(),
+        clip_ratio: m.stats.clip_ratio(),
+        lufs,
+        loudness_range: lra,
+        true_peak_db: tp,
+        file: "master.wav".into(),
+    })
+}

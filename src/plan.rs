@@ -1,0 +1,238 @@
+//! The validated render plan: what the manifest means, with every default
+//! resolved. Everything downstream reads these types, never the raw TOML.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::timing::Timing;
+use crate::types::{Frames, StreamSpec};
+
+/// A whole manifest, validated.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Where the manifest lives; relative paths start here.
+    pub base_dir: PathBuf,
+    pub songs: Vec<SongPlan>,
+}
+
+/// One song, ready to render.
+#[derive(Clone, Debug)]
+pub struct SongPlan {
+    pub id: String,
+    /// Position in the manifest (used by `--shard`).
+    pub index: usize,
+    pub bpm: f64,
+    /// Target duration in seconds.
+    pub duration: f64,
+    pub spec: StreamSpec,
+    pub seed: u64,
+    pub dither: Dither,
+    pub verify: VerifyLimits,
+    pub master: MasterBus,
+    /// Archive file name inside the song folder, `None` for no archive.
+    pub archive: Option<String>,
+    pub compression: Compression,
+    pub reference: Option<ReferencePlan>,
+    pub timing: Timing,
+    pub stems: Vec<StemPlan>,
+    /// A stable digest of everything above: a rerun with the same digest
+    /// produces the same bytes.
+    pub digest: String,
+}
+
+impl SongPlan {
+    /// The target length `T` in frames.
+    pub fn target_frames(&self) -> Frames {
+        Frames::from_seconds(self.duration, self.spec.sample_rate)
+    }
+}
+
+/// A reference recording the song is checked against.
+#[derive(Clone, Debug)]
+pub struct ReferencePlan {
+    pub path: PathBuf,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
+    pub min_duration: Option<f64>,
+}
+
+/// One stem of a song.
+#[derive(Clone, Debug)]
+pub struct StemPlan {
+    pub name: String,
+    pub source: SourceSpec,
+    pub align: AlignMode,
+    /// Whether `auto` alignment treats this stem as rhythmic (loops it).
+    pub rhythmic: bool,
+    /// Linear mix gain.
+    pub gain: f64,
+    /// -1 (left) .. 1 (right); only used in stereo songs.
+    pub pan: f64,
+    pub effects: Vec<EffectSpec>,
+    pub crossfade_ms: f64,
+    pub fade_ms: f64,
+}
+
+/// Tone waveform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wave {
+    Sine,
+    Square,
+    Saw,
+    Triangle,
+}
+
+/// Where a stem's audio comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceSpec {
+    Tone {
+        freq: f64,
+        amp: f64,
+        wave: Wave,
+        length: f64,
+    },
+    Drums {
+        amp: f64,
+        hats: bool,
+        length: f64,
+    },
+    Noise {
+        amp: f64,
+        length: f64,
+    },
+    Silence {
+        length: f64,
+    },
+    File {
+        path: PathBuf,
+    },
+}
+
+impl SourceSpec {
+    /// The manifest's name of this source type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceSpec::Tone { .. } => "tone",
+            SourceSpec::Drums { .. } => "drums",
+            SourceSpec::Noise { .. } => "noise",
+            SourceSpec::Silence { .. } => "silence",
+            SourceSpec::File { .. } => "file",
+        }
+    }
+}
+
+/// Alignment strategy of a stem (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlignMode {
+    Auto,
+    ZeroPad,
+    Loop,
+    Crossfade,
+    Truncate,
+    None,
+}
+
+impl AlignMode {
+    /// The manifest spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlignMode::Auto => "auto",
+            AlignMode::ZeroPad => "zero-pad",
+            AlignMode::Loop => "loop",
+            AlignMode::Crossfade => "crossfade",
+            AlignMode::Truncate => "truncate",
+            AlignMode::None => "none",
+        }
+    }
+}
+
+/// Biquad-based filter kinds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FilterKind {
+    /// Butterworth low-pass of the given order.
+    Lowpass {
+        cutoff: f64,
+        order: u8,
+    },
+    /// Butterworth high-pass of the given order.
+    Highpass {
+        cutoff: f64,
+        order: u8,
+    },
+    Bandpass {
+        freq: f64,
+        q: f64,
+    },
+    Notch {
+        freq: f64,
+        q: f64,
+    },
+    Peak {
+        freq: f64,
+        q: f64,
+        gain_db: f64,
+    },
+    Lowshelf {
+        freq: f64,
+        gain_db: f64,
+    },
+    Highshelf {
+        freq: f64,
+        gain_db: f64,
+    },
+}
+
+/// One effect of a stem's chain.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EffectSpec {
+    Filter(FilterKind),
+    Gain {
+        db: f64,
+    },
+    Echo {
+        delay_ms: f64,
+        decay: f64,
+        taps: u32,
+    },
+}
+
+/// Pass/fail limits for the master (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerifyLimits {
+    pub duration_tolerance: f64,
+    pub max_clip_ratio: f64,
+    pub min_rms: f64,
+}
+
+/// Master bus clipping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clip {
+    Hard,
+    None,
+}
+
+/// Master bus settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MasterBus {
+    pub clip: Clip,
+}
+
+/// Dither applied when writing integer PCM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dither {
+    Tpdf,
+    None,
+}
+
+/// How audio files are stored in the archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Stored,
+    Deflate,
+}

@@ -1,0 +1,173 @@
+//! Song timing: where each section starts and ends, in beats, seconds and
+//! frames (SPEC §1.1).
+
+use serde::Serialize;
+
+use crate::types::Frames;
+
+/// A named run of beats, as the manifest gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section {
+    pub name: String,
+    pub beats: u32,
+}
+
+/// Where one section falls in the song.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SectionTiming {
+    pub name: String,
+    pub beats: u32,
+    /// Start in seconds.
+    pub start: f64,
+    /// End in seconds.
+    pub end: f64,
+    pub start_frame: u64,
+    pub end_frame: u64,
+    /// 0-based beat at which the section starts.
+    pub start_beat: u64,
+}
+
+/// The timing of a whole song.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Timing {
+    pub bpm: f64,
+    pub sample_rate: u32,
+    pub sections: Vec<SectionTiming>,
+}
+
+/// Sections end after the song does.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("sections end at {end:.3} s ({beats} beats), after the song's duration of {duration:.3} s")]
+pub struct PastDuration {
+    pub end: f64,
+    pub beats: u64,
+    pub duration: f64,
+}
+
+impl Timing {
+    /// Lays the sections end to end from beat 0.
+    pub fn new(bpm: f64, sample_rate: u32, sections: &[Section]) -> Timing {
+        let beat_seconds = 60.0 / bpm;
+        let mut beat = 0u64;
+        let sections = sections
+            .iter()
+            .map(|s| {
+                let start = beat as f64 * beat_seconds;
+                let end_beat = beat + s.beats as u64;
+                let end = end_beat as f64 * beat_seconds;
+                let t = SectionTiming {
+                    name: s.name.clone(),
+                    beats: s.beats,
+                    start,
+                    end,
+                    start_frame: Frames::from_seconds(start, sample_rate).0,
+                    end_frame: Frames::from_seconds(end, sample_rate).0,
+                    start_beat: beat,
+                };
+                beat = end_beat;
+                t
+            })
+            .collect();
+        Timing {
+            bpm,
+            sample_rate,
+            sections,
+        }
+    }
+
+    /// Total beats of all sections.
+    pub fn total_beats(&self) -> u64 {
+        self.sections
+            .last()
+            .map_or(0, |s| s.start_beat + s.beats as u64)
+    }
+
+    /// End of the last section in frames.
+    pub fn end_frame(&self) -> Frames {
+        Frames(self.sections.last().map_or(0, |s| s.end_frame))
+    }
+
+    /// Checks the sections against a duration; on success returns the
+    /// warning for an unassigned tail, if any.
+    pub fn check_duration(&self, duration: f64) -> Result<Option<String>, PastDuration> {
+        let target = Frames::from_seconds(duration, self.sample_rate);
+        let end = self.end_frame();
+        if end > target {
+            return Err(PastDuration {
+                end: end.seconds(self.sample_rate),
+                beats: self.total_beats(),
+                duration,
+            });
+        }
+        if end < target && !self.sections.is_empty() {
+            let tail = Frames(target.0 - end.0);
+            return Ok(Some(format!(
+                "sections end at {:.3} s: the last {:.3} s ({} frames) belong to no section",
+                end.seconds(self.sample_rate),
+                tail.seconds(self.sample_rate),
+                tail
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Start beats of each section, for generators that follow the form.
+    pub fn section_start_beats(&self) -> Vec<u64> {
+        self.sections.iter().map(|s| s.start_beat).collect()
+    }
+
+    /// A fixed-width table for terminals.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<12} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}\n",
+            "section", "beats", "start s", "end s", "start frame", "end frame", "start beat"
+        );
+        for s in &self.sections {
+            out.push_str(&format!(
+                "{:<12} {:>6} {:>10.3} {:>10.3} {:>12} {:>12} {:>10}\n",
+                s.name, s.beats, s.start, s.end, s.start_frame, s.end_frame, s.start_beat
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sections(spec: &[(&str, u32)]) -> Vec<Section> {
+        spec.iter()
+            .map(|(n, b)| Section {
+                name: n.to_string(),
+                beats: *b,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sections_are_laid_end_to_end() {
+        let t = Timing::new(120.0, 48000, &sections(&[("intro", 16), ("verse", 32)]));
+        assert_eq!(t.sections[1].start, 8.0);
+        assert_eq!(t.sections[1].end, 24.0);
+        assert_eq!(t.sections[1].start_frame, 384_000);
+        assert_eq!(t.sections[1].end_frame, 1_152_000);
+        assert_eq!(t.sections[1].start_beat, 16);
+        assert_eq!(t.total_beats(), 48);
+    }
+
+    #[test]
+    fn frames_round_at_odd_tempos() {
+        // 1 beat at 7 bpm = 60/7 s = 8.571428... s -> 411428.57 frames at 48k.
+        let t = Timing::new(7.0, 48000, &sections(&[("a", 1)]));
+        assert_eq!(t.sections[0].end_frame, 411_429);
+    }
+
+    #[test]
+    fn past_duration_is_an_error_and_short_is_a_warning() {
+        let t = Timing::new(120.0, 48000, &sections(&[("a", 8)]));
+        assert!(t.check_duration(3.9).is_err());
+        assert_eq!(t.check_duration(4.0), Ok(None));
+        assert!(t.check_duration(5.0).unwrap().unwrap().contains("1.000 s"));
+    }
+}

@@ -1,0 +1,215 @@
+//! Verification (SPEC §1.6, §1.8): streaming statistics gathered block by
+//! block, the checks made on them, and the re-read of a written header.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::StageError;
+use crate::plan::VerifyLimits;
+use crate::types::{Block, Frames, SampleFormat, StreamSpec};
+
+/// Level at or above which a master sample counts as clipped.
+pub const CLIP_LEVEL: f32 = 0.99;
+
+/// Running peak, RMS and sanity counts of a stream.
+#[derive(Clone, Debug, Default)]
+pub struct StreamStats {
+    pub frames: u64,
+    samples: u64,
+    sum_sq: f64,
+    pub peak: f32,
+    pub clipped: u64,
+    /// Index of the first NaN or infinite sample, if any.
+    pub first_non_finite: Option<u64>,
+}
+
+impl StreamStats {
+    /// Adds one block.
+    pub fn update(&mut self, block: &Block) {
+        let mut sum = 0.0f64;
+        for (i, &v) in block.samples().iter().enumerate() {
+            if !v.is_finite() {
+                self.first_non_finite.get_or_insert(self.samples + i as u64);
+                continue;
+            }
+            let a = v.abs();
+            self.peak = self.peak.max(a);
+            if a >= CLIP_LEVEL {
+                self.clipped += 1;
+            }
+            sum += (v as f64) * (v as f64);
+        }
+        self.sum_sq += sum;
+        self.samples += block.samples().len() as u64;
+        self.frames += block.frames() as u64;
+    }
+
+    /// Root mean square over all samples.
+    pub fn rms(&self) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            (self.sum_sq / self.samples as f64).sqrt()
+        }
+    }
+
+    /// Share of samples at or above [`CLIP_LEVEL`].
+    pub fn clip_ratio(&self) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.clipped as f64 / self.samples as f64
+        }
+    }
+
+    /// Fails on the first NaN/Inf seen so far.
+    pub fn check_finite(&self, channels: u16) -> Result<(), StageError> {
+        match self.first_non_finite {
+            Some(i) => Err(StageError::Check {
+                check: "finite",
+                detail: format!("NaN or infinite sample at frame {}", i / channels as u64),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the frame count against the target.
+    pub fn check_frames(&self, target: Frames) -> Result<(), StageError> {
+        if self.frames != target.0 {
+            return Err(StageError::Check {
+                check: "frames",
+                detail: format!("{} frames, expected {target}", self.frames),
+            });
+        }
+        Ok(())
+    }
+
+    /// Summary figures for the report.
+    pub fn summary(&self) -> Levels {
+        Levels {
+            frames: self.frames,
+            peak: round6(self.peak as f64),
+            rms: round6(self.rms()),
+            peak_db: round3(to_db(self.peak as f64)),
+            rms_db: round3(to_db(self.rms())),
+        }
+    }
+}
+
+/// Levels as reported (linear full scale, with dB beside them).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Levels {
+    pub frames: u64,
+    pub peak: f64,
+    pub rms: f64,
+    pub peak_db: Option<f64>,
+    pub rms_db: Option<f64>,
+}
+
+/// dBFS of a linear level; `None` for silence (−∞ has no JSON form).
+pub fn to_db(v: f64) -> Option<f64> {
+    (v > 0.0).then(|| 20.0 * v.log10())
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+fn round3(v: Option<f64>) -> Option<f64> {
+    v.map(|v| (v * 1e3).round() / 1e3)
+}
+
+/// The master's pass/fail checks (clip ratio, RMS floor).
+pub fn check_master(stats: &StreamStats, limits: &VerifyLimits) -> Result<(), StageError> {
+    if stats.clip_ratio() > limits.max_clip_ratio {
+        return Err(StageError::Check {
+            check: "clip_ratio",
+            detail: format!(
+                "{:.6} of the master's samples are at or above {CLIP_LEVEL}; the limit is {}",
+                stats.clip_ratio(),
+                limits.max_clip_ratio
+            ),
+        });
+    }
+    if stats.rms() < limits.min_rms {
+        return Err(StageError::Check {
+            check: "min_rms",
+            detail: format!(
+                "master RMS {:.6} is below the floor of {} (too quiet)",
+                stats.rms(),
+                limits.min_rms
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Re-reads a written WAV's header and checks it describes `spec` and
+/// `frames` exactly.
+pub fn check_header(path: &Path, spec: StreamSpec, frames: Frames) -> Result<(), StageError> {
+    let reader = hound::WavReader::open(path).map_err(|e| StageError::wav(path, e))?;
+    let h = reader.spec();
+    let want_format = match spec.format {
+        SampleFormat::Float => hound::SampleFormat::Float,
+        _ => hound::SampleFormat::Int,
+    };
+    let mismatch = |what: &str, got: String, want: String| StageError::Check {
+        check: "header",
+        detail: format!("{}: {what} is {got}, expected {want}", path.display()),
+    };
+    if h.sample_rate != spec.sample_rate {
+        return Err(mismatch(
+            "sample rate",
+            h.sample_rate.to_string(),
+            spec.sample_rate.to_string(),
+        ));
+    }
+    if h.channels != spec.channels {
+        return Err(mismatch(
+            "channel count",
+            h.channels.to_string(),
+            spec.channels.to_string(),
+        ));
+    }
+    if h.bits_per_sample != spec.format.bits() || h.sample_format != want_format {
+        return Err(mismatch(
+            "format",
+            format!("{:?} {} bit", h.sample_format, h.bits_per_sample),
+            spec.format.name().to_string(),
+        ));
+    }
+    if reader.duration() as u64 != frames.0 {
+        return Err(mismatch(
+            "frame count",
+            reader.duration().to_string(),
+            frames.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_a_known_signal() {
+        let mut b = Block::new(1, 4);
+        b.samples_mut().copy_from_slice(&[0.5, -1.0, 0.0, 0.995]);
+        let mut s = StreamStats::default();
+        s.update(&b);
+        assert_eq!(s.peak, 1.0);
+        assert_eq!(s.clipped, 2);
+        assert!((s.rms() - ((0.25 + 1.0 + 0.990025) / 4.0f64).sqrt()).abs() < 1e-7);
+        assert!(s.check_finite(1).is_ok());
+        b.samples_mut()[2] = f32::NAN;
+        s.update(&b);
+        assert!(
+            s.check_finite(1)
+                .unwrap_err()
+                .to_string()
+                .contains("frame 6")
+        );
+    }
+}
