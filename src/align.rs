@@ -384,3 +384,209 @@ fn read_range(
     scratch.set_frames(0);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Wave;
+    use crate::source::{Generated, Noise, Signal, Tone};
+
+    const RATE: u32 = 48000;
+
+    /// An arbitrary recorded-like signal, for sources that are not generators.
+    struct Table(Vec<f32>);
+    impl Signal for Table {
+        fn render(&mut self, start: u64, out: &mut [f32]) {
+            out.copy_from_slice(&self.0[start as usize..start as usize + out.len()]);
+        }
+    }
+
+    fn tone(freq: f64, frames: u64) -> Box<dyn Source> {
+        Box::new(Generated::new(Tone::new(Wave::Sine, freq, 0.5, RATE), Frames(frames)))
+    }
+
+    fn source_samples(mut s: Box<dyn Source>) -> Vec<f32> {
+        let mut b = Block::new(1, 4096);
+        let mut v = Vec::new();
+        while s.read(&mut b).unwrap() > 0 {
+            v.extend_from_slice(b.samples());
+        }
+        v
+    }
+
+    fn align(src: Box<dyn Source>, mode: AlignMode, target: u64, block: usize) -> (Vec<f32>, AlignInfo) {
+        let settings = AlignSettings {
+            mode,
+            rhythmic: false,
+            target: Frames(target),
+            sample_rate: RATE,
+            crossfade_ms: 50.0,
+            fade_ms: 10.0,
+        };
+        let mut a = Aligner::new(src, 1, block, settings).unwrap();
+        let mut b = Block::new(1, block);
+        let mut out = Vec::new();
+        while a.read(&mut b).unwrap() > 0 {
+            out.extend_from_slice(b.samples());
+        }
+        (out, a.info().clone())
+    }
+
+    fn max_step(x: &[f32]) -> f32 {
+        x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    }
+
+    fn windowed_rms(x: &[f32], window: usize) -> Vec<f64> {
+        x.chunks(window)
+            .filter(|c| c.len() == window)
+            .map(|c| (c.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / window as f64).sqrt())
+            .collect()
+    }
+
+    /// SPEC §4's "no click" and "no dip" measures on the extension.
+    fn assert_no_click_no_dip(source: &[f32], out: &[f32]) {
+        let s = source.len();
+        let extension = &out[s.saturating_sub(2400)..];
+        let limit = 1.5 * max_step(source);
+        assert!(max_step(extension) <= limit, "click: step {} > {limit}", max_step(extension));
+        let window = (RATE / 50) as usize; // 20 ms
+        // Sliding windows (hop 1 ms) so a dip between hop points is caught.
+        let mut src_rms = windowed_rms(source, window);
+        src_rms.sort_by(f64::total_cmp);
+        let median = src_rms[src_rms.len() / 2];
+        let hop = window / 20;
+        for start in (s.saturating_sub(window)..out.len() - window).step_by(hop) {
+            let r = windowed_rms(&out[start..start + window], window)[0];
+            assert!(r >= 0.5 * median, "dip at frame {start}: rms {r} < half of {median}");
+        }
+    }
+
+    #[test]
+    fn zero_pad_keeps_the_source_and_pads_exact_zeros() {
+        let src = source_samples(tone(440.0, 10_000));
+        let (out, info) = align(tone(440.0, 10_000), AlignMode::ZeroPad, 12_345, 1000);
+        assert_eq!(info.strategy, "zero-pad");
+        assert_eq!(out.len(), 12_345);
+        assert_eq!(&out[..10_000], &src[..]);
+        assert!(out[10_000..].iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn truncate_keeps_the_head_exact_and_fades_to_zero() {
+        let src = source_samples(tone(440.0, 50_000));
+        let (out, info) = align(tone(440.0, 50_000), AlignMode::Truncate, 40_000, 777);
+        assert_eq!(info.strategy, "truncate");
+        assert_eq!(out.len(), 40_000);
+        let fade = 480; // 10 ms
+        assert_eq!(&out[..40_000 - fade], &src[..40_000 - fade]);
+        assert_eq!(out[39_999], 0.0);
+        // The fade only ever attenuates.
+        for i in 40_000 - fade..40_000 {
+            assert!(out[i].abs() <= src[i].abs());
+        }
+    }
+
+    #[test]
+    fn loop_is_seamless_and_exact_before_its_first_seam() {
+        // 110 Hz does not divide the length: the raw loop point is off-phase.
+        let s = 100_003;
+        let src = source_samples(tone(110.0, s));
+        let (out, info) = align(tone(110.0, s), AlignMode::Loop, 350_000, 4096);
+        assert_eq!(info.strategy, "loop");
+        assert_eq!(out.len(), 350_000);
+        let c = 2400;
+        assert_eq!(&out[..s as usize - c], &src[..s as usize - c]);
+        assert_no_click_no_dip(&src, &out);
+    }
+
+    #[test]
+    fn loop_seam_does_not_cancel_a_tone_in_anti_phase() {
+        // 100 Hz at 48 kHz: a period of 480 frames. A source of k periods
+        // plus half a period ends in anti-phase with its own start: a naive
+        // crossfade there cancels to silence.
+        let s = 480 * 200 + 240;
+        let src = source_samples(tone(100.0, s));
+        let (out, info) = align(tone(100.0, s), AlignMode::Loop, 3 * s, 1000);
+        assert!(info.seam_correlation.unwrap() > 0.999, "{info:?}");
+        assert_no_click_no_dip(&src, &out);
+    }
+
+    #[test]
+    fn crossfade_extension_repeats_the_tail_without_clicks_or_dips() {
+        let s = 96_000;
+        let src = source_samples(tone(880.0, s));
+        let (out, info) = align(tone(880.0, s), AlignMode::Crossfade, 96_000 + 7 * 48_000, 64);
+        assert_eq!(info.strategy, "crossfade");
+        assert_eq!(&out[..s as usize - 2400], &src[..s as usize - 2400]);
+        assert_no_click_no_dip(&src, &out);
+    }
+
+    #[test]
+    fn loop_of_noise_keeps_its_level_across_seams() {
+        // Uncorrelated seams need an equal-power fade, not a linear one.
+        let s = 48_000;
+        let noise = || -> Box<dyn Source> { Box::new(Generated::new(Noise { amp: 0.5, key: 3 }, Frames(s))) };
+        let src = source_samples(noise());
+        let (out, _) = align(noise(), AlignMode::Loop, 200_000, 4096);
+        let window = 960;
+        let mut rms = windowed_rms(&src, window);
+        rms.sort_by(f64::total_cmp);
+        let median = rms[rms.len() / 2];
+        for (i, r) in windowed_rms(&out, window).iter().enumerate() {
+            assert!(*r > 0.8 * median, "window {i}: {r} vs median {median}");
+        }
+    }
+
+    #[test]
+    fn output_does_not_depend_on_block_size() {
+        let table: Vec<f32> = (0..30_001).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let mk = || -> Box<dyn Source> { Box::new(Generated::new(Table(table.clone()), Frames(30_001))) };
+        for mode in [AlignMode::Loop, AlignMode::Crossfade, AlignMode::ZeroPad, AlignMode::Auto] {
+            let (reference, _) = align(mk(), mode, 100_000, 4096);
+            for block in [1, 64, 1000] {
+                assert_eq!(align(mk(), mode, 100_000, block).0, reference, "{mode:?} at {block}");
+            }
+        }
+        let (reference, _) = align(mk(), AlignMode::Truncate, 20_000, 4096);
+        assert_eq!(align(mk(), AlignMode::Truncate, 20_000, 1).0, reference);
+    }
+
+    #[test]
+    fn auto_chooses_as_the_spec_says() {
+        let settings = |rhythmic, target| AlignSettings {
+            mode: AlignMode::Auto,
+            rhythmic,
+            target: Frames(target),
+            sample_rate: RATE,
+            crossfade_ms: 50.0,
+            fade_ms: 10.0,
+        };
+        let pick = |rhythmic, len, target| {
+            Aligner::new(tone(100.0, len), 1, 64, settings(rhythmic, target))
+                .unwrap()
+                .info()
+                .strategy
+        };
+        assert_eq!(pick(false, 48_000, 48_000), "copy");
+        assert_eq!(pick(false, 48_000, 40_000), "truncate");
+        assert_eq!(pick(true, 48_000, 48_000 + 23_999), "zero-pad");
+        assert_eq!(pick(true, 48_000, 48_000 + 24_000), "loop");
+        assert_eq!(pick(false, 48_000, 48_000 + 24_000), "crossfade");
+    }
+
+    #[test]
+    fn none_tolerates_one_frame_and_refuses_more() {
+        let settings = |target| AlignSettings {
+            mode: AlignMode::None,
+            rhythmic: false,
+            target: Frames(target),
+            sample_rate: RATE,
+            crossfade_ms: 50.0,
+            fade_ms: 10.0,
+        };
+        assert!(Aligner::new(tone(100.0, 1000), 1, 64, settings(1001)).is_ok());
+        assert!(Aligner::new(tone(100.0, 1000), 1, 64, settings(999)).is_ok());
+        let e = Aligner::new(tone(100.0, 1000), 1, 64, settings(1002)).err().unwrap();
+        assert!(e.to_string().contains("1000 frames"), "{e}");
+    }
+}

@@ -389,6 +389,28 @@ impl Validator<'_> {
         line_of(self.text, span.start + offset.unwrap_or(0))
     }
 
+    /// The text a table occupies. The parser's span of a `[[header]]` table
+    /// covers only the header; its keys run to the next header (for a song,
+    /// to the next `[[songs]]`, since its sub-tables belong to it too).
+    fn table_region(&self, span: Range<usize>, song: bool) -> Range<usize> {
+        let text = self.text;
+        if !text[span.start..].starts_with('[') {
+            return span; // an inline table: the span is the whole table
+        }
+        let next = text[span.end..]
+            .match_indices('\n')
+            .map(|(i, _)| span.end + i + 1)
+            .find(|&i| {
+                let line = text[i..].trim_start();
+                if song {
+                    line.replace(' ', "").starts_with("[[songs]]")
+                } else {
+                    line.starts_with('[')
+                }
+            });
+        span.start..next.unwrap_or(text.len())
+    }
+
     fn plan(&self, raw: RawManifest, base_dir: &Path) -> Result<Plan, ManifestError> {
         let whole = 0..self.text.len();
         let top = At {
@@ -402,7 +424,7 @@ impl Validator<'_> {
         let mut ids = HashSet::new();
         let mut songs = Vec::new();
         for (index, spanned) in raw.songs.into_iter().enumerate() {
-            let span = spanned.span();
+            let span = self.table_region(spanned.span(), true);
             let song = spanned.into_inner();
             let at = At {
                 span: &span,
@@ -569,7 +591,7 @@ impl Validator<'_> {
         let mut names = HashSet::new();
         let mut stems = Vec::new();
         for spanned in raw.stems {
-            let stem_span = spanned.span();
+            let stem_span = self.table_region(spanned.span(), false);
             let stem = spanned.into_inner();
             let stem_name = stem.name.clone();
             let stem_at = At {
@@ -988,7 +1010,7 @@ source = { type = "tone", freq = 110.0 }
         let text = SONG.replace("source = {", "colour = 3\nsource = {");
         let e = parse_str(&text).unwrap_err().to_string();
         assert!(
-            e.starts_with("m.toml:15: song \"s1\" stem \"bass\": key `colour`: unknown key"),
+            e.starts_with("m.toml:13: song \"s1\" stem \"bass\": key `colour`: unknown key"),
             "{e}"
         );
     }

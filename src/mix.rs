@@ -113,6 +113,7 @@ mod tests {
         m.add(1, &b);
         let mut out = Block::new(1, 3);
         m.finish(&mut out);
-        assert_eq!(out.samples(), &[0.7, -1.0, 0.7][..]);
+        let want = |a: f32, b: f32| (0.5 * a as f64 + 2.0 * b as f64).clamp(-1.0, 1.0) as f32;
+        assert_eq!(out.samples(), &[want(1.0, 0.1), -1.0, want(0.2, 0.3)][..]);
     }
 }
