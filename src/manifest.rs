@@ -268,10 +268,10 @@ fn syntax_error(text: &str, file: &str, e: &toml::de::Error) -> ManifestError {
         .and_then(|rest| rest.split('`').next())
         .map(str::to_string);
     let message = match &key {
-        Some(_) => format!(
-            "unknown key ({})",
-            message.replace("unknown field", "field")
-        ),
+        Some(_) => match message.split_once(", expected") {
+            Some((_, rest)) => format!("unknown key; expected{rest}"),
+            None => "unknown key".to_string(),
+        },
         None => message,
     };
     ManifestError {
