@@ -402,7 +402,10 @@ mod tests {
     }
 
     fn tone(freq: f64, frames: u64) -> Box<dyn Source> {
-        Box::new(Generated::new(Tone::new(Wave::Sine, freq, 0.5, RATE), Frames(frames)))
+        Box::new(Generated::new(
+            Tone::new(Wave::Sine, freq, 0.5, RATE),
+            Frames(frames),
+        ))
     }
 
     fn source_samples(mut s: Box<dyn Source>) -> Vec<f32> {
@@ -414,7 +417,12 @@ mod tests {
         v
     }
 
-    fn align(src: Box<dyn Source>, mode: AlignMode, target: u64, block: usize) -> (Vec<f32>, AlignInfo) {
+    fn align(
+        src: Box<dyn Source>,
+        mode: AlignMode,
+        target: u64,
+        block: usize,
+    ) -> (Vec<f32>, AlignInfo) {
         let settings = AlignSettings {
             mode,
             rhythmic: false,
@@ -433,7 +441,9 @@ mod tests {
     }
 
     fn max_step(x: &[f32]) -> f32 {
-        x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+        x.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max)
     }
 
     fn windowed_rms(x: &[f32], window: usize) -> Vec<f64> {
@@ -448,7 +458,11 @@ mod tests {
         let s = source.len();
         let extension = &out[s.saturating_sub(2400)..];
         let limit = 1.5 * max_step(source);
-        assert!(max_step(extension) <= limit, "click: step {} > {limit}", max_step(extension));
+        assert!(
+            max_step(extension) <= limit,
+            "click: step {} > {limit}",
+            max_step(extension)
+        );
         let window = (RATE / 50) as usize; // 20 ms
         // Sliding windows (hop 1 ms) so a dip between hop points is caught.
         let mut src_rms = windowed_rms(source, window);
@@ -457,7 +471,10 @@ mod tests {
         let hop = window / 20;
         for start in (s.saturating_sub(window)..out.len() - window).step_by(hop) {
             let r = windowed_rms(&out[start..start + window], window)[0];
-            assert!(r >= 0.5 * median, "dip at frame {start}: rms {r} < half of {median}");
+            assert!(
+                r >= 0.5 * median,
+                "dip at frame {start}: rms {r} < half of {median}"
+            );
         }
     }
 
@@ -515,7 +532,12 @@ mod tests {
     fn crossfade_extension_repeats_the_tail_without_clicks_or_dips() {
         let s = 96_000;
         let src = source_samples(tone(880.0, s));
-        let (out, info) = align(tone(880.0, s), AlignMode::Crossfade, 96_000 + 7 * 48_000, 64);
+        let (out, info) = align(
+            tone(880.0, s),
+            AlignMode::Crossfade,
+            96_000 + 7 * 48_000,
+            64,
+        );
         assert_eq!(info.strategy, "crossfade");
         assert_eq!(&out[..s as usize - 2400], &src[..s as usize - 2400]);
         assert_no_click_no_dip(&src, &out);
@@ -525,7 +547,9 @@ mod tests {
     fn loop_of_noise_keeps_its_level_across_seams() {
         // Uncorrelated seams need an equal-power fade, not a linear one.
         let s = 48_000;
-        let noise = || -> Box<dyn Source> { Box::new(Generated::new(Noise { amp: 0.5, key: 3 }, Frames(s))) };
+        let noise = || -> Box<dyn Source> {
+            Box::new(Generated::new(Noise { amp: 0.5, key: 3 }, Frames(s)))
+        };
         let src = source_samples(noise());
         let (out, _) = align(noise(), AlignMode::Loop, 200_000, 4096);
         let window = 960;
@@ -539,12 +563,25 @@ mod tests {
 
     #[test]
     fn output_does_not_depend_on_block_size() {
-        let table: Vec<f32> = (0..30_001).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let mk = || -> Box<dyn Source> { Box::new(Generated::new(Table(table.clone()), Frames(30_001))) };
-        for mode in [AlignMode::Loop, AlignMode::Crossfade, AlignMode::ZeroPad, AlignMode::Auto] {
+        let table: Vec<f32> = (0..30_001)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let mk = || -> Box<dyn Source> {
+            Box::new(Generated::new(Table(table.clone()), Frames(30_001)))
+        };
+        for mode in [
+            AlignMode::Loop,
+            AlignMode::Crossfade,
+            AlignMode::ZeroPad,
+            AlignMode::Auto,
+        ] {
             let (reference, _) = align(mk(), mode, 100_000, 4096);
             for block in [1, 64, 1000] {
-                assert_eq!(align(mk(), mode, 100_000, block).0, reference, "{mode:?} at {block}");
+                assert_eq!(
+                    align(mk(), mode, 100_000, block).0,
+                    reference,
+                    "{mode:?} at {block}"
+                );
             }
         }
         let (reference, _) = align(mk(), AlignMode::Truncate, 20_000, 4096);
@@ -586,7 +623,9 @@ mod tests {
         };
         assert!(Aligner::new(tone(100.0, 1000), 1, 64, settings(1001)).is_ok());
         assert!(Aligner::new(tone(100.0, 1000), 1, 64, settings(999)).is_ok());
-        let e = Aligner::new(tone(100.0, 1000), 1, 64, settings(1002)).err().unwrap();
+        let e = Aligner::new(tone(100.0, 1000), 1, 64, settings(1002))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("1000 frames"), "{e}");
     }
 }

@@ -125,7 +125,7 @@ fn render_one(song: &SongPlan, opts: &BatchOptions, interrupt: &AtomicBool) -> S
     }
     let tmp = opts.out.join(format!("{TMP_PREFIX}{}", song.id));
     let warnings = warnings(song);
-    let result = render_into(song, &tmp, &final_dir, opts, interrupt, &warnings, start);
+    let result = render_into(song, &tmp, &final_dir, opts, interrupt, &warnings);
     let seconds = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
@@ -139,7 +139,7 @@ fn render_one(song: &SongPlan, opts: &BatchOptions, interrupt: &AtomicBool) -> S
         Err(e) => {
             // A failed song leaves its report and nothing else.
             let _ = std::fs::remove_dir_all(&final_dir);
-            let report = Report::new(song, None, Some(&e), &warnings, seconds).to_json();
+            let report = Report::new(song, None, Some(&e), &warnings).to_json();
             let _ = std::fs::create_dir_all(&final_dir)
                 .and_then(|_| std::fs::write(final_dir.join("report.json"), report));
             SongSummary {
@@ -160,7 +160,6 @@ fn render_into(
     opts: &BatchOptions,
     interrupt: &AtomicBool,
     warnings: &[String],
-    start: Instant,
 ) -> Result<(), SongError> {
     let fail = |stage, error| SongError {
         song: song.id.clone(),
@@ -183,13 +182,7 @@ fn render_into(
         interrupt,
         &|_: Frames| {},
     )?;
-    let report = Report::new(
-        song,
-        Some(&outcome),
-        None,
-        warnings,
-        start.elapsed().as_secs_f64(),
-    );
+    let report = Report::new(song, Some(&outcome), None, warnings);
     let report_path = tmp.join("report.json");
     std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
     if let Some(name) = &song.archive {

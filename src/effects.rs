@@ -280,7 +280,10 @@ mod tests {
         let mut b = Block::new(2, 6);
         b.samples_mut()[1] = 1.0; // impulse on the right channel only
         e.process(&mut b);
-        assert_eq!(b.samples(), &[0.0, 1.0, 0.0, 0.0, 0.0, -0.5, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0][..]);
+        assert_eq!(
+            b.samples(),
+            &[0.0, 1.0, 0.0, 0.0, 0.0, -0.5, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0][..]
+        );
     }
 
     #[test]

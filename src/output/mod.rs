@@ -38,7 +38,9 @@ impl From<&SongError> for ReportError {
     }
 }
 
-/// `OUT/<id>/report.json` (SPEC §5).
+/// `OUT/<id>/report.json` (SPEC §5). It holds no wall-clock figures, so it
+/// (and the archive it goes into) is the same bytes for the same song;
+/// timings are in `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report<'a> {
     pub song: &'a str,
@@ -58,7 +60,6 @@ pub struct Report<'a> {
     pub archive: Option<&'a str>,
     pub warnings: &'a [String],
     pub errors: Vec<ReportError>,
-    pub seconds: f64,
 }
 
 impl<'a> Report<'a> {
@@ -68,7 +69,6 @@ impl<'a> Report<'a> {
         outcome: Option<&'a SongOutcome>,
         error: Option<&SongError>,
         warnings: &'a [String],
-        seconds: f64,
     ) -> Report<'a> {
         Report {
             song: &song.id,
@@ -90,7 +90,6 @@ impl<'a> Report<'a> {
             archive: song.archive.as_deref().filter(|_| error.is_none()),
             warnings,
             errors: error.map(ReportError::from).into_iter().collect(),
-            seconds: (seconds * 1000.0).round() / 1000.0,
         }
     }
 

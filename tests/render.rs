@@ -1,0 +1,352 @@
+//! End-to-end renders: the demo, block-size and jobs invariance, and the
+//! master recomputed from the written stems.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+
+use common::*;
+
+/// A small manifest that exercises every generator, strategy, effect,
+/// format and channel layout, kept short so block size 1 stays quick.
+const EVERYTHING: &str = r#"
+[defaults]
+seed = 7
+
+[[songs]]
+id = "stereo24"
+bpm = 100
+duration = 3.0
+sample_rate = 48000
+channels = 2
+format = "pcm24"
+
+[[songs.sections]]
+name = "a"
+beats = 3
+
+[[songs.sections]]
+name = "b"
+beats = 2
+
+[[songs.stems]]
+name = "saw"
+source = { type = "tone", wave = "saw", freq = 97.0, amp = 0.4, length = 1.3 }
+align = "loop"
+pan = -0.6
+gain_db = -3.0
+effects = [{ type = "lowpass", cutoff = 5000.0, order = 8 }, { type = "peak", freq = 800.0, q = 1.5, gain_db = 4.0 }]
+
+[[songs.stems]]
+name = "noise"
+source = { type = "noise", amp = 0.3, length = 2.0 }
+align = "crossfade"
+crossfade_ms = 30
+pan = 0.7
+effects = [{ type = "highpass", cutoff = 300.0, order = 6 }, { type = "notch", freq = 1000.0, q = 4.0 }]
+
+[[songs.stems]]
+name = "kit"
+source = { type = "drums", amp = 0.7, hats = true, length = 1.8 }
+effects = [{ type = "echo", delay_ms = 120.0, decay = 0.4, taps = 3 }, { type = "lowshelf", freq = 120.0, gain_db = 3.0 }]
+
+[[songs.stems]]
+name = "square"
+source = { type = "tone", wave = "square", freq = 330.0, amp = 0.3, length = 3.4 }
+align = "truncate"
+fade_ms = 25
+effects = [{ type = "bandpass", freq = 600.0, q = 0.7 }, { type = "highshelf", freq = 4000.0, gain_db = -6.0 }, { type = "gain", db = 2.0 }]
+
+[[songs.stems]]
+name = "quiet"
+source = { type = "silence" }
+
+[[songs]]
+id = "mono16"
+bpm = 87.5
+duration = 2.5
+sample_rate = 44100
+format = "pcm16"
+
+[[songs.stems]]
+name = "tri"
+source = { type = "tone", wave = "triangle", freq = 261.6, amp = 0.5, length = 2.2 }
+align = "zero-pad"
+
+[[songs.stems]]
+name = "drums"
+source = { type = "drums", length = 1.0 }
+effects = [{ type = "lowpass", cutoff = 8000.0, order = 4 }]
+
+[[songs]]
+id = "float-none"
+bpm = 140
+duration = 1.5
+archive = ""
+
+[songs.master]
+clip = "none"
+
+[[songs.stems]]
+name = "pad"
+source = { type = "tone", freq = 440.0, amp = 1.2, length = 1.4 }
+role = "melodic"
+gain = 1.0
+[songs.verify]
+max_clip_ratio = 1.0
+"#;
+
+fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["render", manifest, "--out", out, "--quiet"];
+    args.extend_from_slice(extra);
+    stemflow(dir, &args)
+}
+
+/// Every output file except the summary (which holds wall-clock times).
+fn output_bytes(out: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    files(out)
+        .into_iter()
+        .filter(|p| p != Path::new("summary.json"))
+        .map(|p| {
+            let bytes = std::fs::read(out.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn output_bytes_do_not_depend_on_block_size_or_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.toml"), EVERYTHING).unwrap();
+    let reference = {
+        let o = render(
+            tmp.path(),
+            "m.toml",
+            "ref",
+            &["--block-size", "4096", "--jobs", "1"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        output_bytes(&tmp.path().join("ref"))
+    };
+    let names: Vec<_> = reference
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".wav")).count(),
+        8 + 3,
+        "{names:?}"
+    );
+    assert!(names.contains(&"stereo24/stereo24.zip".to_string()));
+    for (i, (block, jobs)) in [("1", "3"), ("64", "2"), ("1000", "1"), ("4096", "3")]
+        .iter()
+        .enumerate()
+    {
+        let out = format!("run{i}");
+        let o = render(
+            tmp.path(),
+            "m.toml",
+            &out,
+            &["--block-size", block, "--jobs", jobs],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let got = output_bytes(&tmp.path().join(&out));
+        assert_eq!(got.len(), reference.len());
+        for ((p, a), (q, b)) in reference.iter().zip(&got) {
+            assert_eq!(p, q);
+            assert!(
+                a == b,
+                "{} differs at --block-size {block} --jobs {jobs}",
+                p.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn stereo_pcm_master_is_the_panned_sum_of_its_stems() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.toml"), EVERYTHING).unwrap();
+    let o = render(tmp.path(), "m.toml", "out", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let song = tmp.path().join("out/stereo24");
+    let (spec, master) = read_wav(&song.join("master.wav"));
+    assert_eq!(
+        (spec.channels, spec.bits_per_sample, spec.sample_rate),
+        (2, 24, 48000)
+    );
+    assert_eq!(master.len(), 2 * 144_000);
+    // gain, pan of each stem as in the manifest; pan law cos/sin((pan+1)π/4).
+    let stems = [
+        ("saw", 10f64.powf(-3.0 / 20.0), -0.6),
+        ("noise", 1.0, 0.7),
+        ("kit", 1.0, 0.0),
+        ("square", 1.0, 0.0),
+        ("quiet", 1.0, 0.0),
+    ];
+    let mut sum = vec![0.0f64; master.len()];
+    for (name, gain, pan) in stems {
+        let (_, x) = read_wav(&song.join(format!("stems/{name}.wav")));
+        let theta = (pan + 1.0) * std::f64::consts::FRAC_PI_4;
+        for (i, v) in x.iter().enumerate() {
+            let g = if i % 2 == 0 { theta.cos() } else { theta.sin() };
+            sum[i] += gain * g * *v as f64;
+        }
+    }
+    // Each 24-bit file carries up to ±1 LSB of dither plus rounding.
+    let lsb = 1.0 / (1 << 23) as f64;
+    let worst = sum
+        .iter()
+        .zip(&master)
+        .map(|(s, m)| (s.clamp(-1.0, 1.0) - *m as f64).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 8.0 * lsb,
+        "master differs from the stem sum by {worst}"
+    );
+}
+
+#[test]
+fn clip_none_lets_the_master_exceed_full_scale() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.toml"), EVERYTHING).unwrap();
+    let o = render(tmp.path(), "m.toml", "out", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (_, master) = read_wav(&tmp.path().join("out/float-none/master.wav"));
+    let peak = master.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    assert!((peak - 1.2).abs() < 1e-3, "{peak}");
+    // archive = "" means no zip.
+    assert!(
+        !files(&tmp.path().join("out/float-none"))
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "zip"))
+    );
+}
+
+#[test]
+fn demo_renders_as_the_spec_describes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = stemflow(tmp.path(), &["render", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let song = tmp.path().join("stemflow-out/demo");
+    let want: Vec<String> = [
+        "audio_deliverables.zip",
+        "master.wav",
+        "report.json",
+        "stems/bass.wav",
+        "stems/bridge.wav",
+        "stems/drums.wav",
+        "stems/guitars.wav",
+        "stems/synths.wav",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let got: Vec<String> = files(&song)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(got, want);
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(song.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["target_frames"], 6_576_000);
+    assert_eq!(report["master"]["clip_ratio"], 0.0);
+    let strategies: Vec<&str> = report["stems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        strategies,
+        ["loop", "zero-pad", "crossfade", "truncate", "loop"]
+    );
+
+    let gains = [
+        ("bass", 0.25),
+        ("guitars", 0.2),
+        ("synths", 0.15),
+        ("bridge", 0.15),
+        ("drums", 0.35),
+    ];
+    let mut sum = vec![0.0f64; 6_576_000];
+    let mut stems = Vec::new();
+    for (name, gain) in gains {
+        let (spec, x) = read_wav(&song.join(format!("stems/{name}.wav")));
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (1, 48000, 32)
+        );
+        assert_eq!(spec.sample_format, hound::SampleFormat::Float);
+        assert_eq!(x.len(), 6_576_000, "{name}");
+        for (s, v) in sum.iter_mut().zip(&x) {
+            *s += gain * *v as f64;
+        }
+        stems.push((name, x));
+    }
+    let (spec, master) = read_wav(&song.join("master.wav"));
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 48000, 32)
+    );
+    assert_eq!(master.len(), 6_576_000);
+    let peak = master.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    assert!(peak < 0.99, "the demo master clips: peak {peak}");
+    // The same sum in the same order, rounded to f32 once: bit-exact.
+    for (i, (s, m)) in sum.iter().zip(&master).enumerate() {
+        assert_eq!(s.clamp(-1.0, 1.0) as f32, *m, "master frame {i}");
+    }
+
+    // Looped and extended stems: no click and no dip after the source ends.
+    for (name, source_len) in [
+        ("bass", 134 * 48000),
+        ("synths", 130 * 48000),
+        ("drums", 128 * 48000),
+    ] {
+        let x = &stems.iter().find(|(n, _)| *n == name).unwrap().1;
+        let source = &x[..source_len - 2400];
+        let ext = &x[source_len - 4800..];
+        assert!(max_step(ext) <= 1.5 * max_step(source), "{name}: click");
+        if name != "drums" {
+            let mut rms = windowed_rms(source, 960, 960);
+            rms.sort_by(f64::total_cmp);
+            let median = rms[rms.len() / 2];
+            let low = windowed_rms(ext, 960, 48)
+                .into_iter()
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                low >= 0.5 * median,
+                "{name}: dip to {low} (median {median})"
+            );
+        }
+    }
+
+    // The archive holds the same bytes, stored, dated 1980-01-01.
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(song.join("audio_deliverables.zip")).unwrap())
+            .unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "master.wav",
+            "report.json",
+            "stems/bass.wav",
+            "stems/bridge.wav",
+            "stems/drums.wav",
+            "stems/guitars.wav",
+            "stems/synths.wav"
+        ]
+    );
+    let mut entry = zip.by_name("master.wav").unwrap();
+    assert_eq!(entry.compression(), zip::CompressionMethod::Stored);
+    let t = entry.last_modified().unwrap();
+    assert_eq!((t.year(), t.month(), t.day()), (1980, 1, 1));
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    assert!(bytes == std::fs::read(song.join("master.wav")).unwrap());
+}
