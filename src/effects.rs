@@ -176,6 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::approx_constant)] // tabulated to four places on purpose
     fn butterworth_section_qs_match_the_textbook_values() {
         // Values from the pole angles of the analog Butterworth prototype,
         // as tabulated in e.g. Williams & Taylor, Electronic Filter Design

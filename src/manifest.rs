@@ -2,6 +2,9 @@
 //! validated into a [`Plan`]. Every error is one line naming the file, line,
 //! song, stem and key that are wrong.
 
+// A manifest error is built at most once per run: its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
@@ -267,12 +270,15 @@ fn syntax_error(text: &str, file: &str, e: &toml::de::Error) -> ManifestError {
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split('`').next())
         .map(str::to_string);
-    let message = match &key {
-        Some(_) => match message.split_once(", expected") {
+    // Type errors point at the value: the key is the name before its `=`.
+    let key = key.or_else(|| key_before(text, pos));
+    let message = if message.starts_with("unknown field") {
+        match message.split_once(", expected") {
             Some((_, rest)) => format!("unknown key; expected{rest}"),
             None => "unknown key".to_string(),
-        },
-        None => message,
+        }
+    } else {
+        message
     };
     ManifestError {
         file: file.to_string(),
@@ -282,6 +288,23 @@ fn syntax_error(text: &str, file: &str, e: &toml::de::Error) -> ManifestError {
         key,
         message,
     }
+}
+
+/// The key whose value starts at `pos` (`key = <pos>`), if any.
+fn key_before(text: &str, pos: usize) -> Option<String> {
+    let before = text[..pos.min(text.len())]
+        .trim_end()
+        .strip_suffix('=')?
+        .trim_end();
+    let key: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (!key.is_empty()).then_some(key)
 }
 
 fn line_of(text: &str, pos: usize) -> usize {
