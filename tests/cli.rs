@@ -212,3 +212,77 @@ fn rerun_skips_songs_that_are_up_to_date() {
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["songs"][0]["status"], "ok");
 }
+
+#[test]
+fn failed_master_checks_fail_the_song_and_name_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+[[songs]]
+id = "too-quiet"
+bpm = 120
+duration = 1
+
+[[songs.stems]]
+name = "nothing"
+source = { type = "silence" }
+
+[[songs]]
+id = "too-loud"
+bpm = 120
+duration = 1
+
+[[songs.stems]]
+name = "square"
+source = { type = "tone", wave = "square", freq = 100.0, amp = 4.0 }
+
+[[songs]]
+id = "deflated"
+bpm = 120
+duration = 1
+compression = "deflate"
+
+[[songs.stems]]
+name = "hum"
+source = { type = "tone", freq = 50.0, amp = 0.5 }
+"#;
+    std::fs::write(tmp.path().join("m.toml"), text).unwrap();
+    let o = stemflow(
+        tmp.path(),
+        &["render", "m.toml", "--out", "out", "--json", "--jobs", "1"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = |id: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(format!("out/{id}/report.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let quiet = report("too-quiet");
+    assert_eq!(quiet["status"], "failed");
+    assert_eq!(quiet["errors"][0]["stage"], "verify");
+    assert!(
+        quiet["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("min_rms check failed"),
+        "{quiet}"
+    );
+    let loud = report("too-loud");
+    assert!(
+        loud["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("clip_ratio check failed"),
+        "{loud}"
+    );
+    // The good song is complete, its audio deflated in the archive.
+    assert_eq!(report("deflated")["status"], "ok");
+    let mut zip = zip::ZipArchive::new(
+        std::fs::File::open(tmp.path().join("out/deflated/deflated.zip")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        zip.by_name("stems/hum.wav").unwrap().compression(),
+        zip::CompressionMethod::Deflated
+    );
+}
