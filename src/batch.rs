@@ -11,6 +11,7 @@ use crate::output::{PreviousReport, Report, SongSummary, Status, Summary, archiv
 use crate::pipeline::{self, RenderOptions, SongOutcome};
 use crate::plan::{Plan, SongPlan};
 use crate::types::Frames;
+use crate::verify::{self, ReferenceInfo};
 
 /// Prefix of the temporary song folders inside OUT.
 pub const TMP_PREFIX: &str = ".stemflow-tmp-";
@@ -114,52 +115,86 @@ fn up_to_date(song: &SongPlan, dir: &Path) -> bool {
 fn render_one(song: &SongPlan, opts: &BatchOptions, interrupt: &AtomicBool) -> SongSummary {
     let start = Instant::now();
     let final_dir = opts.out.join(&song.id);
+    let summary = |song: &SongPlan, status, errors| SongSummary {
+        id: song.id.clone(),
+        status,
+        seconds: start.elapsed().as_secs_f64(),
+        duration: song.duration,
+        errors,
+    };
     if !opts.force && up_to_date(song, &final_dir) {
-        return SongSummary {
-            id: song.id.clone(),
-            status: Status::Skipped,
-            seconds: 0.0,
-            duration: song.duration,
-            errors: vec![],
-        };
+        return summary(song, Status::Skipped, vec![]);
     }
     let tmp = opts.out.join(format!("{TMP_PREFIX}{}", song.id));
-    let warnings = warnings(song);
-    let result = render_into(song, &tmp, &final_dir, opts, interrupt, &warnings);
-    let seconds = start.elapsed().as_secs_f64();
+    let mut song = song.clone();
+    let mut warnings = Vec::new();
+    let result = resolve_reference(&mut song, &mut warnings).and_then(|reference| {
+        render_into(
+            &song,
+            reference.as_ref(),
+            &tmp,
+            &final_dir,
+            opts,
+            interrupt,
+            &mut warnings,
+        )
+    });
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
-        Ok(()) => SongSummary {
-            id: song.id.clone(),
-            status: Status::Ok,
-            seconds,
-            duration: song.duration,
-            errors: vec![],
-        },
+        Ok(()) => summary(&song, Status::Ok, vec![]),
         Err(e) => {
             // A failed song leaves its report and nothing else.
             let _ = std::fs::remove_dir_all(&final_dir);
-            let report = Report::new(song, None, Some(&e), &warnings).to_json();
+            let report = Report::new(&song, None, None, Some(&e), &warnings).to_json();
             let _ = std::fs::create_dir_all(&final_dir)
                 .and_then(|_| std::fs::write(final_dir.join("report.json"), report));
-            SongSummary {
-                id: song.id.clone(),
-                status: Status::Failed,
-                seconds,
-                duration: song.duration,
-                errors: vec![e.to_string()],
-            }
+            summary(&song, Status::Failed, vec![e.to_string()])
         }
     }
 }
 
+/// Verifies the song's reference, if any, and takes the target duration
+/// from it when the manifest gives none.
+fn resolve_reference(
+    song: &mut SongPlan,
+    warnings: &mut Vec<String>,
+) -> Result<Option<ReferenceInfo>, SongError> {
+    let Some(plan) = &song.reference else {
+        warnings.extend(plan_warnings(song));
+        return Ok(None);
+    };
+    let fail = |song: &SongPlan, error| SongError {
+        song: song.id.clone(),
+        stage: Stage::Reference,
+        stem: None,
+        error,
+    };
+    let info = verify::check_reference(plan).map_err(|e| fail(song, e))?;
+    if song.duration == 0.0 {
+        song.duration = info.duration;
+        if let Err(e) = song.timing.check_duration(song.duration) {
+            return Err(fail(song, StageError::Invalid(e.to_string())));
+        }
+    } else if (info.duration - song.duration).abs() > song.verify.duration_tolerance {
+        warnings.push(format!(
+            "reference lasts {:.3} s, {:.3} s from the target (tolerance {} s)",
+            info.duration,
+            (info.duration - song.duration).abs(),
+            song.verify.duration_tolerance
+        ));
+    }
+    warnings.extend(plan_warnings(song));
+    Ok(Some(info))
+}
+
 fn render_into(
     song: &SongPlan,
+    reference: Option<&ReferenceInfo>,
     tmp: &Path,
     final_dir: &Path,
     opts: &BatchOptions,
     interrupt: &AtomicBool,
-    warnings: &[String],
+    warnings: &mut Vec<String>,
 ) -> Result<(), SongError> {
     let fail = |stage, error| SongError {
         song: song.id.clone(),
@@ -182,7 +217,8 @@ fn render_into(
         interrupt,
         &|_: Frames| {},
     )?;
-    let report = Report::new(song, Some(&outcome), None, warnings);
+    warnings.extend(source_warnings(song, &outcome));
+    let report = Report::new(song, reference, Some(&outcome), None, warnings);
     let report_path = tmp.join("report.json");
     std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
     if let Some(name) = &song.archive {
@@ -209,31 +245,31 @@ fn render_into(
     std::fs::rename(tmp, final_dir).map_err(io(final_dir))
 }
 
-/// Warnings known from the plan: an unassigned tail after the sections, and
-/// generated sources further from the target than the tolerance.
-pub fn warnings(song: &SongPlan) -> Vec<String> {
-    let mut w = Vec::new();
-    if let Ok(Some(tail)) = song.timing.check_duration(song.duration) {
-        w.push(tail);
+/// Warnings known from the plan: an unassigned tail after the sections.
+pub fn plan_warnings(song: &SongPlan) -> Vec<String> {
+    match song.timing.check_duration(song.duration) {
+        Ok(Some(tail)) => vec![tail],
+        _ => vec![],
     }
-    for stem in &song.stems {
-        let length = match &stem.source {
-            crate::plan::SourceSpec::Tone { length, .. }
-            | crate::plan::SourceSpec::Drums { length, .. }
-            | crate::plan::SourceSpec::Noise { length, .. }
-            | crate::plan::SourceSpec::Silence { length } => *length,
-            crate::plan::SourceSpec::File { .. } => continue,
-        };
-        let off = length - song.duration;
-        if off.abs() > song.verify.duration_tolerance {
-            w.push(format!(
-                "stem {:?}: source is {:.3} s {} than the target (tolerance {} s)",
-                stem.name,
-                off.abs(),
-                if off < 0.0 { "shorter" } else { "longer" },
-                song.verify.duration_tolerance
-            ));
-        }
-    }
-    w
+}
+
+/// Sources further from the target than the tolerance.
+fn source_warnings(song: &SongPlan, outcome: &SongOutcome) -> Vec<String> {
+    let rate = song.spec.sample_rate;
+    outcome
+        .stems
+        .iter()
+        .filter_map(|stem| {
+            let off = Frames(stem.align.source_frames).seconds(rate) - song.duration;
+            (off.abs() > song.verify.duration_tolerance).then(|| {
+                format!(
+                    "stem {:?}: source is {:.3} s {} than the target (tolerance {} s)",
+                    stem.name,
+                    off.abs(),
+                    if off < 0.0 { "shorter" } else { "longer" },
+                    song.verify.duration_tolerance
+                )
+            })
+        })
+        .collect()
 }

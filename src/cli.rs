@@ -48,8 +48,8 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         sample_rate: Option<u32>,
-        #[arg(long)]
-        format: Option<String>,
+        #[arg(long, value_enum)]
+        format: Option<crate::types::SampleFormat>,
         #[arg(long)]
         channels: Option<u16>,
         #[arg(long)]
@@ -67,10 +67,10 @@ pub enum Command {
         output: PathBuf,
         #[arg(long)]
         duration: f64,
-        #[arg(long, default_value = "auto")]
-        strategy: String,
-        #[arg(long)]
-        format: Option<String>,
+        #[arg(long, value_enum, default_value = "auto")]
+        strategy: crate::plan::AlignMode,
+        #[arg(long, value_enum, default_value = "float")]
+        format: crate::types::SampleFormat,
         #[arg(long)]
         sample_rate: Option<u32>,
     },
@@ -191,7 +191,8 @@ pub fn main() -> i32 {
     }
 }
 
-type CliResult = Result<i32, (i32, String)>;
+/// An exit code, or an exit code and the one-line error to print.
+pub type CliResult = Result<i32, (i32, String)>;
 
 fn run(cli: Cli) -> CliResult {
     match cli.command {
@@ -199,14 +200,35 @@ fn run(cli: Cli) -> CliResult {
         Command::Check { manifest } => check(&manifest),
         Command::Timing(args) => timing(args),
         Command::Init { path } => init(&path),
-        Command::Verify { .. } => Err((
-            EXIT_USAGE,
-            "verify: not supported yet (file input arrives with file sources)".into(),
-        )),
-        Command::Align { .. } => Err((
-            EXIT_USAGE,
-            "align: not supported yet (file input arrives with file sources)".into(),
-        )),
+        Command::Verify {
+            file,
+            sample_rate,
+            format,
+            channels,
+            min_duration,
+            duration,
+            tolerance,
+            json,
+        } => crate::tools::verify_file(
+            &file,
+            &crate::tools::Expect {
+                sample_rate,
+                format,
+                channels,
+                min_duration,
+                duration,
+                tolerance,
+            },
+            json,
+        ),
+        Command::Align {
+            input,
+            output,
+            duration,
+            strategy,
+            format,
+            sample_rate,
+        } => crate::tools::align_file(&input, &output, duration, strategy, format, sample_rate),
     }
 }
 
@@ -260,9 +282,13 @@ fn check(path: &Path) -> CliResult {
     let plan = load_plan(Some(path))?;
     for song in &plan.songs {
         println!(
-            "song {:?}: {} s at {} BPM, {} Hz {} {}ch, {} frames, archive {}",
+            "song {:?}: {} at {} BPM, {} Hz {} {}ch, {} frames, archive {}",
             song.id,
-            song.duration,
+            if song.duration > 0.0 {
+                format!("{} s", song.duration)
+            } else {
+                "duration from the reference".into()
+            },
             song.bpm,
             song.spec.sample_rate,
             song.spec.format.name(),
@@ -281,7 +307,7 @@ fn check(path: &Path) -> CliResult {
             );
         }
         print!("{}", song.timing.table());
-        for w in batch::warnings(song) {
+        for w in batch::plan_warnings(song) {
             println!("  warning: {w}");
         }
     }

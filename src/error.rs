@@ -59,6 +59,7 @@ impl StageError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    Reference,
     Source,
     Align,
     Effects,

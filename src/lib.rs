@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod source;
 pub mod timing;
+pub mod tools;
 pub mod types;
 pub mod verify;
 

@@ -528,13 +528,8 @@ impl Validator<'_> {
                 }
                 d
             }
-            (None, Some(_)) => {
-                return Err(self.err(
-                    at,
-                    Some("duration"),
-                    "taking the duration from the reference is not supported yet: give `duration`",
-                ));
-            }
+            // Taken from the reference when the song renders.
+            (None, Some(_)) => 0.0,
             (None, None) => {
                 return Err(self.err(at, Some("duration"), "missing: give `duration` (seconds)"));
             }
@@ -561,6 +556,15 @@ impl Validator<'_> {
                 Some(a)
             }
         };
+        if let Some(r) = &raw.reference {
+            let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
+            if r.path.is_empty() {
+                return Err(self.err(at, Some("reference.path"), "must not be empty"));
+            }
+            if !positive(r.min_duration) {
+                return Err(self.err(at, Some("reference.min_duration"), "must be a number > 0"));
+            }
+        }
         let reference = raw.reference.map(|r| ReferencePlan {
             path: base_dir.join(r.path),
             sample_rate: r.sample_rate,
@@ -594,9 +598,11 @@ impl Validator<'_> {
             });
         }
         let timing = Timing::new(raw.bpm, sample_rate, &sections);
-        timing
-            .check_duration(duration)
-            .map_err(|e| self.err(at, Some("sections"), e.to_string()))?;
+        if duration > 0.0 {
+            timing
+                .check_duration(duration)
+                .map_err(|e| self.err(at, Some("sections"), e.to_string()))?;
+        }
 
         if raw.stems.is_empty() {
             return Err(self.err(at, Some("stems"), "the song has no stems"));

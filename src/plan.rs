@@ -23,7 +23,8 @@ pub struct SongPlan {
     /// Position in the manifest (used by `--shard`).
     pub index: usize,
     pub bpm: f64,
-    /// Target duration in seconds.
+    /// Target duration in seconds; 0 until taken from the reference when
+    /// the manifest gives none.
     pub duration: f64,
     pub spec: StreamSpec,
     pub seed: u64,
@@ -124,7 +125,7 @@ impl SourceSpec {
 }
 
 /// Alignment strategy of a stem (SPEC §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlignMode {
     Auto,

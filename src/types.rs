@@ -34,7 +34,9 @@ impl fmt::Display for Frames {
 }
 
 /// How samples are stored in an output file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SampleFormat {
     /// 32-bit IEEE float.

@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::StageError;
-use crate::plan::VerifyLimits;
+use crate::plan::{ReferencePlan, VerifyLimits};
+use crate::source::file::{self, FileInfo};
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 
 /// Level at or above which a master sample counts as clipped.
@@ -212,4 +213,49 @@ mod tests {
                 .contains("frame 6")
         );
     }
+}
+
+/// The reference as found, for the report.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReferenceInfo {
+    pub path: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub frames: u64,
+    pub duration: f64,
+}
+
+/// Probes a reference, decoding it to the end in fixed memory, and checks
+/// the manifest's expectations of it.
+pub fn check_reference(r: &ReferencePlan) -> Result<ReferenceInfo, StageError> {
+    let info: FileInfo = file::probe(&r.path)?;
+    let fail = |detail: String| StageError::Check {
+        check: "reference",
+        detail: format!("{}: {detail}", r.path.display()),
+    };
+    if let Some(rate) = r.sample_rate.filter(|&x| x != info.sample_rate) {
+        return Err(fail(format!(
+            "sample rate is {} Hz, expected {rate} Hz",
+            info.sample_rate
+        )));
+    }
+    if let Some(ch) = r.channels.filter(|&x| x != info.channels) {
+        return Err(fail(format!(
+            "has {} channels, expected {ch}",
+            info.channels
+        )));
+    }
+    if let Some(min) = r.min_duration.filter(|&m| info.seconds() < m) {
+        return Err(fail(format!(
+            "lasts {:.3} s, less than the minimum of {min} s",
+            info.seconds()
+        )));
+    }
+    Ok(ReferenceInfo {
+        path: r.path.display().to_string(),
+        sample_rate: info.sample_rate,
+        channels: info.channels,
+        frames: info.frames.0,
+        duration: info.seconds(),
+    })
 }

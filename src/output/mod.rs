@@ -10,6 +10,7 @@ use crate::error::SongError;
 use crate::pipeline::{MasterOutcome, SongOutcome, StemOutcome};
 use crate::plan::SongPlan;
 use crate::timing::SectionTiming;
+use crate::verify::ReferenceInfo;
 
 /// A song's status in reports and the summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,7 @@ pub struct Report<'a> {
     pub duration: f64,
     pub bpm: f64,
     pub timing: &'a [SectionTiming],
+    pub reference: Option<&'a ReferenceInfo>,
     pub stems: &'a [StemOutcome],
     pub master: Option<&'a MasterOutcome>,
     pub archive: Option<&'a str>,
@@ -66,6 +68,7 @@ impl<'a> Report<'a> {
     /// The report of a song that rendered (or failed with `error`).
     pub fn new(
         song: &'a SongPlan,
+        reference: Option<&'a ReferenceInfo>,
         outcome: Option<&'a SongOutcome>,
         error: Option<&SongError>,
         warnings: &'a [String],
@@ -85,6 +88,7 @@ impl<'a> Report<'a> {
             duration: song.duration,
             bpm: song.bpm,
             timing: &song.timing.sections,
+            reference,
             stems: outcome.map_or(&[], |o| &o.stems),
             master: outcome.map(|o| &o.master),
             archive: song.archive.as_deref().filter(|_| error.is_none()),

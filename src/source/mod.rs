@@ -4,9 +4,13 @@
 //! loop or extend it without holding it in memory.
 
 mod drums;
+pub mod file;
+mod resample;
 mod tone;
 
 pub use drums::Drums;
+pub use file::FileSource;
+pub use resample::Resampled;
 pub use tone::Tone;
 
 use crate::error::StageError;
@@ -27,8 +31,9 @@ pub trait Source: Send {
     /// Moves the read position to `pos` (at most `len`).
     fn seek(&mut self, pos: Frames) -> Result<(), StageError>;
 
-    /// Fills `block` (up to its capacity) from the read position, sets its
-    /// frame count and returns it; 0 means the end.
+    /// Fills `block` from the read position, sets its frame count and
+    /// returns it. The block is filled to capacity unless the source ends;
+    /// 0 means the end.
     fn read(&mut self, block: &mut Block) -> Result<usize, StageError>;
 }
 
@@ -167,12 +172,23 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
         SourceSpec::Silence { length } => {
             Box::new(Generated::new(Silence, Frames::from_seconds(*length, rate)))
         }
-        SourceSpec::File { path } => {
-            return Err(StageError::Unsupported(format!(
-                "{}: file sources are not supported yet",
-                path.display()
-            )));
-        }
+        SourceSpec::File { path } => open_file(path, rate, song.spec.channels)?,
+    })
+}
+
+/// An audio file as a source at `rate` with `channels` channels,
+/// resampled when its own rate differs.
+pub fn open_file(
+    path: &std::path::Path,
+    rate: u32,
+    channels: u16,
+) -> Result<Box<dyn Source>, StageError> {
+    let file = FileSource::open(path, channels)?;
+    let from = file.info().sample_rate;
+    Ok(if from == rate {
+        Box::new(file)
+    } else {
+        Box::new(Resampled::new(Box::new(file), from, rate, channels)?)
     })
 }
 

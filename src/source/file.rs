@@ -1,0 +1,361 @@
+//! Audio files as sources: decoded packet by packet with symphonia (WAV,
+//! FLAC, MP3, Ogg Vorbis, AIFF, ALAC/AAC in MP4/CAF/MKV), gapless, mapped to
+//! the song's channel count. Only the current packet is held in memory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use super::Source;
+use crate::error::StageError;
+use crate::types::{Block, Frames, SampleFormat};
+use symphonia::core::audio::sample::SampleFormat as SymFormat;
+
+/// What probing a file found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileInfo {
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// Exact decoded length (counted when the header cannot be trusted).
+    pub frames: Frames,
+    pub codec: String,
+    /// The stored sample format, when it is one stemflow writes.
+    pub format: Option<SampleFormat>,
+}
+
+impl FileInfo {
+    /// Duration in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.frames.seconds(self.sample_rate)
+    }
+}
+
+fn bad(path: &Path, what: impl std::fmt::Display) -> StageError {
+    StageError::Invalid(format!("{}: {what}", path.display()))
+}
+
+/// An open decoder positioned somewhere in the file.
+struct Decoding {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track: u32,
+}
+
+/// A freshly opened file: its decoder, what its header says, and the
+/// header's frame count where that can be trusted.
+struct Opened {
+    dec: Decoding,
+    info: FileInfo,
+    header_frames: Option<u64>,
+}
+
+fn open_decoding(path: &Path) -> Result<Opened, StageError> {
+    let meta = std::fs::metadata(path).map_err(|e| StageError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(bad(path, "is a directory, not an audio file"));
+    }
+    if meta.len() == 0 {
+        return Err(bad(path, "is empty (0 bytes)"));
+    }
+    let file = File::open(path).map_err(|e| StageError::io(path, e))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| bad(path, format!("not a readable audio file ({e})")))?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| bad(path, "has no audio track"))?;
+    let params = match &track.codec_params {
+        Some(CodecParameters::Audio(p)) => p.clone(),
+        _ => return Err(bad(path, "has no audio codec parameters")),
+    };
+    let rate = params
+        .sample_rate
+        .ok_or_else(|| bad(path, "does not state its sample rate"))?;
+    let channels = params
+        .channels
+        .as_ref()
+        .map(|c| c.count())
+        .ok_or_else(|| bad(path, "does not state its channel count"))?;
+    let codec = format!("{:?}", params.codec);
+    // Header counts are exact for PCM and FLAC; other codecs are counted.
+    let trusted = codec.contains("Pcm")
+        || codec.contains("PCM")
+        || codec.contains("Flac")
+        || codec.contains("FLAC");
+    let header_frames = track.num_frames.filter(|_| trusted);
+    let track_id = track.id;
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
+        .map_err(|e| bad(path, format!("codec not supported ({e})")))?;
+    let sample_format = match (params.sample_format, params.bits_per_sample) {
+        (Some(SymFormat::F32), _) => Some(SampleFormat::Float),
+        (Some(SymFormat::S24), _) | (_, Some(24)) => Some(SampleFormat::Pcm24),
+        (Some(SymFormat::S16), _) | (_, Some(16)) => Some(SampleFormat::Pcm16),
+        _ => None,
+    };
+    Ok(Opened {
+        dec: Decoding {
+            format,
+            decoder,
+            track: track_id,
+        },
+        info: FileInfo {
+            sample_rate: rate,
+            channels: channels as u16,
+            frames: Frames(header_frames.unwrap_or(0)),
+            codec,
+            format: sample_format,
+        },
+        header_frames,
+    })
+}
+
+/// Streams a file's audio as f32 frames of the song's channel count.
+pub struct FileSource {
+    path: PathBuf,
+    info: FileInfo,
+    out_channels: usize,
+    dec: Option<Decoding>,
+    /// Decoded, channel-mapped frames not yet delivered.
+    pending: Vec<f32>,
+    pending_pos: usize,
+    /// Scratch for one decoded packet, interleaved in the file's layout.
+    packet: Vec<f32>,
+    /// Next frame `read` delivers.
+    pos: u64,
+    /// Frames decoded since the last (re)open.
+    decoded: u64,
+}
+
+impl FileSource {
+    /// Opens `path` for a song with `channels` channels. Fails on anything
+    /// that is not a readable mono or stereo audio file.
+    pub fn open(path: &Path, channels: u16) -> Result<FileSource, StageError> {
+        let Opened {
+            dec,
+            info,
+            header_frames,
+        } = open_decoding(path)?;
+        let file_channels = info.channels;
+        if !(1..=2).contains(&file_channels) {
+            return Err(bad(
+                path,
+                format!("has {file_channels} channels; only mono and stereo files are supported"),
+            ));
+        }
+        let mut s = FileSource {
+            path: path.to_path_buf(),
+            info,
+            out_channels: channels as usize,
+            dec: Some(dec),
+            pending: Vec::new(),
+            pending_pos: 0,
+            packet: Vec::new(),
+            pos: 0,
+            decoded: 0,
+        };
+        if header_frames.is_none() {
+            s.info.frames = Frames(s.count_frames()?);
+            s.rewind()?;
+        }
+        Ok(s)
+    }
+
+    /// What the file is.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    /// Decodes the whole file once, counting frames (and checking it
+    /// decodes to the end).
+    pub fn count_frames(&mut self) -> Result<u64, StageError> {
+        self.rewind()?;
+        let mut n = 0;
+        while self.decode_packet()? {
+            n += ((self.pending.len() - self.pending_pos) / self.out_channels) as u64;
+            self.pending.clear();
+            self.pending_pos = 0;
+        }
+        Ok(n)
+    }
+
+    fn rewind(&mut self) -> Result<(), StageError> {
+        self.dec = Some(open_decoding(&self.path)?.dec);
+        self.pending.clear();
+        self.pending_pos = 0;
+        self.pos = 0;
+        self.decoded = 0;
+        Ok(())
+    }
+
+    /// Decodes the next packet into `pending`; false at the end of stream.
+    fn decode_packet(&mut self) -> Result<bool, StageError> {
+        let path = &self.path;
+        let Some(dec) = self.dec.as_mut() else {
+            return Ok(false);
+        };
+        loop {
+            let packet = match dec.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(false),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(false);
+                }
+                Err(e) => {
+                    return Err(bad(
+                        path,
+                        format!("cannot read at frame {}: {e}", self.decoded),
+                    ));
+                }
+            };
+            if packet.track_id != dec.track {
+                continue;
+            }
+            let buf = match dec.decoder.decode(&packet) {
+                Ok(b) => b,
+                Err(SymError::DecodeError(e)) => {
+                    return Err(bad(
+                        path,
+                        format!("corrupt audio at frame {}: {e}", self.decoded),
+                    ));
+                }
+                Err(e) => {
+                    return Err(bad(
+                        path,
+                        format!("cannot decode at frame {}: {e}", self.decoded),
+                    ));
+                }
+            };
+            let frames = buf.frames();
+            if frames == 0 {
+                continue;
+            }
+            let fch = self.info.channels as usize;
+            self.packet.resize(frames * fch, 0.0);
+            buf.copy_to_slice_interleaved::<f32, _>(&mut self.packet[..]);
+            if let Some(i) = self.packet.iter().position(|v| !v.is_finite()) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "NaN or infinite sample at frame {}",
+                        self.decoded + (i / fch) as u64
+                    ),
+                ));
+            }
+            self.pending.clear();
+            self.pending_pos = 0;
+            let och = self.out_channels;
+            match (fch, och) {
+                (a, b) if a == b => self.pending.extend_from_slice(&self.packet),
+                (1, _) => self.pending.extend(
+                    self.packet
+                        .iter()
+                        .flat_map(|v| std::iter::repeat_n(*v, och)),
+                ),
+                (2, 1) => self
+                    .pending
+                    .extend(self.packet.chunks_exact(2).map(|f| 0.5 * (f[0] + f[1]))),
+                _ => unreachable!("channel counts are checked at open"),
+            }
+            self.decoded += frames as u64;
+            return Ok(true);
+        }
+    }
+}
+
+impl Source for FileSource {
+    fn len(&self) -> Frames {
+        self.info.frames
+    }
+
+    /// Seeks by decoding from the start (or onward from here): exact for
+    /// every codec, gapless trimming included.
+    fn seek(&mut self, pos: Frames) -> Result<(), StageError> {
+        let pos = pos.0.min(self.info.frames.0);
+        if pos < self.pos {
+            self.rewind()?;
+        }
+        while self.pos < pos {
+            let avail = (self.pending.len() - self.pending_pos) / self.out_channels;
+            if avail == 0 {
+                if !self.decode_packet()? {
+                    return Err(bad(
+                        &self.path,
+                        format!("ended at frame {} before frame {pos}", self.pos),
+                    ));
+                }
+                continue;
+            }
+            let skip = avail.min((pos - self.pos) as usize);
+            self.pending_pos += skip * self.out_channels;
+            self.pos += skip as u64;
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, block: &mut Block) -> Result<usize, StageError> {
+        let ch = self.out_channels;
+        let want = (self.info.frames.0 - self.pos).min(block.capacity() as u64) as usize;
+        block.set_frames(want);
+        let mut filled = 0;
+        while filled < want {
+            let avail = (self.pending.len() - self.pending_pos) / ch;
+            if avail == 0 {
+                if !self.decode_packet()? {
+                    return Err(bad(
+                        &self.path,
+                        format!(
+                            "ended at frame {} though it announced {}",
+                            self.pos, self.info.frames
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let n = avail.min(want - filled);
+            let src = &self.pending[self.pending_pos..self.pending_pos + n * ch];
+            block.samples_mut()[filled * ch..(filled + n) * ch].copy_from_slice(src);
+            self.pending_pos += n * ch;
+            filled += n;
+            self.pos += n as u64;
+        }
+        Ok(want)
+    }
+}
+
+/// Probes and fully decodes a file (streaming, in fixed memory) to learn
+/// its exact rate, channels and length.
+pub fn probe(path: &Path) -> Result<FileInfo, StageError> {
+    let Opened { dec, info, .. } = open_decoding(path)?;
+    // Decode in the file's own layout: channel mapping does not matter here.
+    let mut s = FileSource {
+        path: path.to_path_buf(),
+        out_channels: info.channels as usize,
+        info,
+        dec: Some(dec),
+        pending: Vec::new(),
+        pending_pos: 0,
+        packet: Vec::new(),
+        pos: 0,
+        decoded: 0,
+    };
+    s.info.frames = Frames(s.count_frames()?);
+    Ok(s.info)
+}
