@@ -6,6 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use symphonia::core::codecs::CodecParameters;
+use symphonia::core::codecs::audio::well_known as wk;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -34,6 +35,23 @@ impl FileInfo {
     /// Duration in seconds.
     pub fn seconds(&self) -> f64 {
         self.frames.seconds(self.sample_rate)
+    }
+}
+
+/// A short codec name for reports.
+fn codec_name(id: symphonia::core::codecs::audio::AudioCodecId) -> String {
+    let known = [
+        (wk::CODEC_ID_FLAC, "flac"),
+        (wk::CODEC_ID_MP3, "mp3"),
+        (wk::CODEC_ID_VORBIS, "vorbis"),
+        (wk::CODEC_ID_AAC, "aac"),
+        (wk::CODEC_ID_ALAC, "alac"),
+        (wk::CODEC_ID_OPUS, "opus"),
+    ];
+    match known.iter().find(|(k, _)| *k == id) {
+        Some((_, name)) => name.to_string(),
+        None if id >= wk::CODEC_ID_PCM_S32LE && id <= wk::CODEC_ID_PCM_MULAW => "pcm".into(),
+        None => format!("{id:?}"),
     }
 }
 
@@ -93,19 +111,29 @@ fn open_decoding(path: &Path) -> Result<Opened, StageError> {
         .as_ref()
         .map(|c| c.count())
         .ok_or_else(|| bad(path, "does not state its channel count"))?;
-    let codec = format!("{:?}", params.codec);
-    // Header counts are exact for PCM and FLAC; other codecs are counted.
-    let trusted = codec.contains("Pcm")
-        || codec.contains("PCM")
-        || codec.contains("Flac")
-        || codec.contains("FLAC");
-    let header_frames = track.num_frames.filter(|_| trusted);
+    let codec = codec_name(params.codec);
+    if params.codec == wk::CODEC_ID_OPUS {
+        return Err(bad(
+            path,
+            "Opus audio is not supported (it needs a C decoder library)",
+        ));
+    }
+    // Header counts are exact for FLAC, and for PCM when the data the header
+    // announces fits in the file (a streamed WAV's does not); everything
+    // else is counted by decoding.
+    let pcm = params.codec >= wk::CODEC_ID_PCM_S32LE && params.codec <= wk::CODEC_ID_PCM_MULAW;
+    let bytes = params.bits_per_sample.unwrap_or(8).div_ceil(8) as u64;
+    let fits = |n: u64| n.saturating_mul(channels as u64 * bytes) <= meta.len();
+    let header_frames = track
+        .num_frames
+        .filter(|&n| params.codec == wk::CODEC_ID_FLAC || (pcm && fits(n)));
     let track_id = track.id;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
         .map_err(|e| bad(path, format!("codec not supported ({e})")))?;
     let sample_format = match (params.sample_format, params.bits_per_sample) {
         (Some(SymFormat::F32), _) => Some(SampleFormat::Float),
+        _ if params.codec == wk::CODEC_ID_PCM_F32LE => Some(SampleFormat::Float),
         (Some(SymFormat::S24), _) | (_, Some(24)) => Some(SampleFormat::Pcm24),
         (Some(SymFormat::S16), _) | (_, Some(16)) => Some(SampleFormat::Pcm16),
         _ => None,
