@@ -110,7 +110,7 @@ fn demo_render(c: &mut Criterion) {
         if let stemflow::plan::SourceSpec::Tone { length, .. }
         | stemflow::plan::SourceSpec::Drums { length, .. } = &mut s.source
         {
-            *length = (*length / 137.0) * 10.0;
+            *length = length.map(|l| l / 137.0 * 10.0);
         }
     }
     song.timing = stemflow::timing::Timing::new(120.0, RATE, &[]);

@@ -638,7 +638,7 @@ impl Validator<'_> {
             if !names.insert(stem.name.clone()) {
                 return Err(self.err(stem_at, Some("name"), "duplicate stem name in this song"));
             }
-            stems.push(self.stem(stem_at, stem, spec, duration, base_dir)?);
+            stems.push(self.stem(stem_at, stem, spec, base_dir)?);
         }
 
         let mut plan = SongPlan {
@@ -702,7 +702,6 @@ impl Validator<'_> {
         at: At<'_>,
         raw: RawStem,
         spec: StreamSpec,
-        duration: f64,
         base_dir: &Path,
     ) -> Result<StemPlan, ManifestError> {
         let nyquist = spec.sample_rate as f64 / 2.0;
@@ -713,14 +712,16 @@ impl Validator<'_> {
                 Err(self.err(at, Some(key), format!("{what}, got {v}")))
             }
         };
-        let length = |l: Option<f64>| -> Result<f64, ManifestError> {
-            let l = l.unwrap_or(duration);
-            check(
-                "source.length",
-                l,
-                (0.0..=MAX_DURATION_S).contains(&l),
-                "must be between 0 and 86400 s",
-            )
+        let length = |l: Option<f64>| -> Result<Option<f64>, ManifestError> {
+            l.map(|l| {
+                check(
+                    "source.length",
+                    l,
+                    (0.0..=MAX_DURATION_S).contains(&l),
+                    "must be between 0 and 86400 s",
+                )
+            })
+            .transpose()
         };
         let amp = |a: Option<f64>, def: f64| -> Result<f64, ManifestError> {
             let a = a.unwrap_or(def);

@@ -72,7 +72,7 @@ mod tests {
     fn stem(gain: f64, pan: f64) -> StemPlan {
         StemPlan {
             name: "x".into(),
-            source: SourceSpec::Silence { length: 1.0 },
+            source: SourceSpec::Silence { length: None },
             align: AlignMode::Auto,
             rhythmic: false,
             gain,

@@ -85,26 +85,27 @@ pub enum Wave {
     Triangle,
 }
 
-/// Where a stem's audio comes from.
+/// Where a stem's audio comes from. A generator's `length` is seconds of
+/// audio before alignment; `None` means the song's target duration.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceSpec {
     Tone {
         freq: f64,
         amp: f64,
         wave: Wave,
-        length: f64,
+        length: Option<f64>,
     },
     Drums {
         amp: f64,
         hats: bool,
-        length: f64,
+        length: Option<f64>,
     },
     Noise {
         amp: f64,
-        length: f64,
+        length: Option<f64>,
     },
     Silence {
-        length: f64,
+        length: Option<f64>,
     },
     File {
         path: PathBuf,

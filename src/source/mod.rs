@@ -152,7 +152,7 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
             length,
         } => Box::new(Generated::new(
             Tone::new(*wave, *freq, *amp, rate),
-            Frames::from_seconds(*length, rate),
+            Frames::from_seconds(length.unwrap_or(song.duration), rate),
         )),
         SourceSpec::Drums { amp, hats, length } => Box::new(Generated::new(
             Drums::new(
@@ -163,15 +163,16 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
                 *hats,
                 key,
             ),
-            Frames::from_seconds(*length, rate),
+            Frames::from_seconds(length.unwrap_or(song.duration), rate),
         )),
         SourceSpec::Noise { amp, length } => Box::new(Generated::new(
             Noise { amp: *amp, key },
-            Frames::from_seconds(*length, rate),
+            Frames::from_seconds(length.unwrap_or(song.duration), rate),
         )),
-        SourceSpec::Silence { length } => {
-            Box::new(Generated::new(Silence, Frames::from_seconds(*length, rate)))
-        }
+        SourceSpec::Silence { length } => Box::new(Generated::new(
+            Silence,
+            Frames::from_seconds(length.unwrap_or(song.duration), rate),
+        )),
         SourceSpec::File { path } => open_file(path, rate, song.spec.channels)?,
     })
 }
