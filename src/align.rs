@@ -66,6 +66,10 @@ enum Phase {
     Seam {
         j: usize,
     },
+    /// Source frames `pos..body_end` served from the cached region.
+    Cached {
+        pos: u64,
+    },
     Zeros,
 }
 
@@ -84,6 +88,11 @@ pub struct Aligner {
     src_pos: u64,
     /// Whether the source repeats after its first pass.
     extending: bool,
+    /// The loop region `region_start..S`, kept in memory when it is at most
+    /// `cache_limit` frames; otherwise repeats re-read the source.
+    region: Option<Vec<f32>>,
+    region_start: u64,
+    cache_limit: usize,
     /// Extension: the crossfaded seam (interleaved) and where the body of
     /// each repeat starts in the source.
     seam: Vec<f32>,
@@ -98,10 +107,23 @@ impl Aligner {
     /// Plans alignment for `source` and positions it at frame 0.
     /// `block_size` sizes the internal read-ahead.
     pub fn new(
+        source: Box<dyn Source>,
+        channels: u16,
+        block_size: usize,
+        s: AlignSettings,
+    ) -> Result<Aligner, StageError> {
+        let limit = (MAX_TAIL_S * s.sample_rate as f64).round() as usize;
+        Aligner::with_cache_limit(source, channels, block_size, s, limit)
+    }
+
+    /// As [`Aligner::new`], keeping loop regions of at most `cache_limit`
+    /// frames in memory.
+    fn with_cache_limit(
         mut source: Box<dyn Source>,
         channels: u16,
         block_size: usize,
         s: AlignSettings,
+        cache_limit: usize,
     ) -> Result<Aligner, StageError> {
         let len = source.len().0;
         let target = s.target.0;
@@ -152,6 +174,9 @@ impl Aligner {
             scratch_pos: 0,
             src_pos: 0,
             extending: strategy == Strategy::Extend,
+            region: None,
+            region_start: 0,
+            cache_limit,
             seam: Vec::new(),
             body_start: 0,
             body_end: 0,
@@ -220,8 +245,22 @@ impl Aligner {
     ) -> Result<(), StageError> {
         let len = source.len().0;
         let ch = self.channels;
-        let outgoing = read_range(source, &mut self.scratch, len - c as u64, c, ch)?;
-        let incoming = read_range(source, &mut self.scratch, region_start, span + c, ch)?;
+        let region_len = (len - region_start) as usize;
+        let (outgoing, incoming) = if region_len <= self.cache_limit {
+            // A short region (every crossfade tail) is read once and kept:
+            // its repeats then cost no decoding, and memory stays bounded.
+            let region = read_range(source, &mut self.scratch, region_start, region_len, ch)?;
+            let outgoing = region[(region_len - c) * ch..].to_vec();
+            let incoming = region[..(span + c) * ch].to_vec();
+            self.region = Some(region);
+            (outgoing, incoming)
+        } else {
+            (
+                read_range(source, &mut self.scratch, len - c as u64, c, ch)?,
+                read_range(source, &mut self.scratch, region_start, span + c, ch)?,
+            )
+        };
+        self.region_start = region_start;
         let n = c * ch;
         let energy = |x: &[f32]| x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
         let e_out = energy(&outgoing);
@@ -324,13 +363,33 @@ impl Aligner {
                     dst[..n * ch].copy_from_slice(&self.seam[j * ch..(j + n) * ch]);
                     filled += n;
                     if j + n == c {
-                        self.seek_source(self.body_start)?;
-                        self.src_pos = self.body_start;
                         // The body is never empty: it is at least half the region.
-                        self.phase = Phase::Source { end: self.body_end };
+                        self.phase = if self.region.is_some() {
+                            Phase::Cached {
+                                pos: self.body_start,
+                            }
+                        } else {
+                            self.seek_source(self.body_start)?;
+                            self.src_pos = self.body_start;
+                            Phase::Source { end: self.body_end }
+                        };
                     } else {
                         self.phase = Phase::Seam { j: j + n };
                     }
+                }
+                Phase::Cached { pos } => {
+                    let region = self.region.as_ref().expect("cached phase has a region");
+                    let n = ((self.body_end - pos) as usize).min(room);
+                    let from = (pos - self.region_start) as usize * ch;
+                    dst[..n * ch].copy_from_slice(&region[from..from + n * ch]);
+                    filled += n;
+                    self.phase = if pos + n as u64 == self.body_end {
+                        Phase::Seam { j: 0 }
+                    } else {
+                        Phase::Cached {
+                            pos: pos + n as u64,
+                        }
+                    };
                 }
                 Phase::Zeros => {
                     dst[..room * ch].fill(0.0);
@@ -586,6 +645,31 @@ mod tests {
         }
         let (reference, _) = align(mk(), AlignMode::Truncate, 20_000, 4096);
         assert_eq!(align(mk(), AlignMode::Truncate, 20_000, 1).0, reference);
+    }
+
+    #[test]
+    fn cached_and_re_read_loop_regions_give_the_same_output() {
+        let settings = AlignSettings {
+            mode: AlignMode::Loop,
+            rhythmic: false,
+            target: Frames(50_000),
+            sample_rate: RATE,
+            crossfade_ms: 50.0,
+            fade_ms: 10.0,
+        };
+        let render = |cache_limit: usize| {
+            let mut a =
+                Aligner::with_cache_limit(tone(97.0, 12_345), 1, 1000, settings, cache_limit)
+                    .unwrap();
+            assert_eq!(a.region.is_some(), cache_limit > 0);
+            let mut b = Block::new(1, 1000);
+            let mut out = Vec::new();
+            while a.read(&mut b).unwrap() > 0 {
+                out.extend_from_slice(b.samples());
+            }
+            out
+        };
+        assert_eq!(render(96_000), render(0));
     }
 
     #[test]
