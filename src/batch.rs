@@ -10,6 +10,7 @@ use crate::error::{SongError, Stage, StageError};
 use crate::output::{PreviousReport, Report, SongSummary, Status, Summary, archive};
 use crate::pipeline::{self, RenderOptions, SongOutcome};
 use crate::plan::{Plan, SongPlan};
+use crate::progress::{Progress, SongBar};
 use crate::types::Frames;
 use crate::verify::{self, ReferenceInfo};
 
@@ -42,6 +43,7 @@ pub fn run(
     plan: &Plan,
     opts: &BatchOptions,
     interrupt: &AtomicBool,
+    progress: &Progress,
 ) -> Result<Summary, BatchError> {
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| BatchError {
@@ -68,8 +70,9 @@ pub fn run(
                     } else if opts.fail_fast && failed.load(Ordering::Relaxed) {
                         not_started(song, "not started: --fail-fast after an earlier failure")
                     } else {
-                        render_one(song, opts, interrupt)
+                        render_one(song, opts, interrupt, progress)
                     };
+                    progress.song_done();
                     if summary.status == Status::Failed {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -102,17 +105,44 @@ fn not_started(song: &SongPlan, why: &str) -> SongSummary {
     }
 }
 
-/// Whether OUT/<id> already holds an ok render of the same settings.
-fn up_to_date(song: &SongPlan, dir: &Path) -> bool {
+/// The song's settings digest extended with the size and modification
+/// time of every file it reads: a rerun with the same fingerprint would
+/// produce the same bytes.
+fn fingerprint(song: &SongPlan) -> String {
+    let mut text = song.digest.clone();
+    for path in crate::manifest::input_files(song) {
+        let meta = std::fs::metadata(&path).ok();
+        let mtime = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos());
+        text.push_str(&format!(
+            "|{}:{:?}:{:?}",
+            path.display(),
+            meta.map(|m| m.len()),
+            mtime
+        ));
+    }
+    format!("{:016x}", crate::source::hash64(text.as_bytes()))
+}
+
+/// Whether OUT/<id> already holds an ok render with this fingerprint.
+fn up_to_date(fingerprint: &str, dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("report.json"))
         .ok()
         .and_then(|text| serde_json::from_str::<PreviousReport>(&text).ok())
-        .is_some_and(|r| r.status == Status::Ok && r.digest == song.digest)
+        .is_some_and(|r| r.status == Status::Ok && r.digest == fingerprint)
 }
 
 /// Renders one song and moves it into place; never panics on bad input,
 /// always leaves either the complete song or its failed report.
-fn render_one(song: &SongPlan, opts: &BatchOptions, interrupt: &AtomicBool) -> SongSummary {
+fn render_one(
+    song: &SongPlan,
+    opts: &BatchOptions,
+    interrupt: &AtomicBool,
+    progress: &Progress,
+) -> SongSummary {
     let start = Instant::now();
     let final_dir = opts.out.join(&song.id);
     let summary = |song: &SongPlan, status, errors| SongSummary {
@@ -122,26 +152,34 @@ fn render_one(song: &SongPlan, opts: &BatchOptions, interrupt: &AtomicBool) -> S
         duration: song.duration,
         errors,
     };
-    if !opts.force && up_to_date(song, &final_dir) {
+    let fingerprint = fingerprint(song);
+    if !opts.force && up_to_date(&fingerprint, &final_dir) {
         return summary(song, Status::Skipped, vec![]);
     }
     let tmp = opts.out.join(format!("{TMP_PREFIX}{}", song.id));
     let mut song = song.clone();
+    song.digest = fingerprint;
     let mut warnings = Vec::new();
+    let bar = progress.song(&song.id, song.target_frames());
     let result = resolve_reference(&mut song, &mut warnings).and_then(|reference| {
-        render_into(
-            &song,
-            reference.as_ref(),
-            &tmp,
-            &final_dir,
+        let ctx = RenderCtx {
+            song: &song,
+            reference: reference.as_ref(),
+            tmp: &tmp,
+            final_dir: &final_dir,
             opts,
             interrupt,
-            &mut warnings,
-        )
+            bar: &bar,
+        };
+        ctx.render(&mut warnings)
     });
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
         Ok(()) => summary(&song, Status::Ok, vec![]),
+        // An interrupted song leaves what was there before, untouched.
+        Err(e) if matches!(e.error, StageError::Cancelled) => {
+            summary(&song, Status::Skipped, vec!["interrupted".to_string()])
+        }
         Err(e) => {
             // A failed song leaves its report and nothing else.
             let _ = std::fs::remove_dir_all(&final_dir);
@@ -187,62 +225,71 @@ fn resolve_reference(
     Ok(Some(info))
 }
 
-fn render_into(
-    song: &SongPlan,
-    reference: Option<&ReferenceInfo>,
-    tmp: &Path,
-    final_dir: &Path,
-    opts: &BatchOptions,
-    interrupt: &AtomicBool,
-    warnings: &mut Vec<String>,
-) -> Result<(), SongError> {
-    let fail = |stage, error| SongError {
-        song: song.id.clone(),
-        stage,
-        stem: None,
-        error,
-    };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e| fail(Stage::Output, StageError::io(path, e))
-    };
-    let _ = std::fs::remove_dir_all(tmp);
-    std::fs::create_dir_all(tmp).map_err(io(tmp))?;
-    let outcome: SongOutcome = pipeline::render_song(
-        song,
-        tmp,
-        RenderOptions {
-            block_size: opts.block_size,
-        },
-        interrupt,
-        &|_: Frames| {},
-    )?;
-    warnings.extend(source_warnings(song, &outcome));
-    let report = Report::new(song, reference, Some(&outcome), None, warnings);
-    let report_path = tmp.join("report.json");
-    std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
-    if let Some(name) = &song.archive {
-        let mut entries: Vec<(String, PathBuf)> = outcome
-            .stems
-            .iter()
-            .map(|s| (s.file.clone(), tmp.join(&s.file)))
-            .collect();
-        entries.push(("master.wav".into(), tmp.join("master.wav")));
-        entries.push(("report.json".into(), report_path.clone()));
-        let refs: Vec<(String, &Path)> = entries
-            .iter()
-            .map(|(n, p)| (n.clone(), p.as_path()))
-            .collect();
-        archive::write(&tmp.join(name), &refs, song.compression)
-            .map_err(|e| fail(Stage::Archive, e))?;
+/// Everything one song's render needs to know.
+struct RenderCtx<'a> {
+    song: &'a SongPlan,
+    reference: Option<&'a ReferenceInfo>,
+    tmp: &'a Path,
+    final_dir: &'a Path,
+    opts: &'a BatchOptions,
+    interrupt: &'a AtomicBool,
+    bar: &'a SongBar,
+}
+
+impl RenderCtx<'_> {
+    /// Renders into the temporary folder, writes report and archive, then
+    /// moves the folder into place.
+    fn render(&self, warnings: &mut Vec<String>) -> Result<(), SongError> {
+        let (song, tmp, final_dir) = (self.song, self.tmp, self.final_dir);
+        let fail = |stage, error| SongError {
+            song: song.id.clone(),
+            stage,
+            stem: None,
+            error,
+        };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e| fail(Stage::Output, StageError::io(path, e))
+        };
+        let _ = std::fs::remove_dir_all(tmp);
+        std::fs::create_dir_all(tmp).map_err(io(tmp))?;
+        let outcome: SongOutcome = pipeline::render_song(
+            song,
+            tmp,
+            RenderOptions {
+                block_size: self.opts.block_size,
+            },
+            self.interrupt,
+            &|done: Frames| self.bar.frames(done),
+        )?;
+        warnings.extend(source_warnings(song, &outcome));
+        let report = Report::new(song, self.reference, Some(&outcome), None, warnings);
+        let report_path = tmp.join("report.json");
+        std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
+        if let Some(name) = &song.archive {
+            self.bar.stage("archive");
+            let mut entries: Vec<(String, PathBuf)> = outcome
+                .stems
+                .iter()
+                .map(|s| (s.file.clone(), tmp.join(&s.file)))
+                .collect();
+            entries.push(("master.wav".into(), tmp.join("master.wav")));
+            entries.push(("report.json".into(), report_path.clone()));
+            let refs: Vec<(String, &Path)> = entries
+                .iter()
+                .map(|(n, p)| (n.clone(), p.as_path()))
+                .collect();
+            archive::write(&tmp.join(name), &refs, song.compression)
+                .map_err(|e| fail(Stage::Archive, e))?;
+        }
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(fail(Stage::Output, StageError::Cancelled));
+        }
+        if final_dir.exists() {
+            std::fs::remove_dir_all(final_dir).map_err(io(final_dir))?;
+        }
+        std::fs::rename(tmp, final_dir).map_err(io(final_dir))
     }
-    if interrupt.load(Ordering::Relaxed) {
-        return Err(fail(Stage::Output, StageError::Cancelled));
-    }
-    if final_dir.exists() {
-        std::fs::remove_dir_all(final_dir).map_err(io(final_dir))?;
-    }
-    std::fs::rename(tmp, final_dir).map_err(io(final_dir))
 }
 
 /// Warnings known from the plan: an unassigned tail after the sections.

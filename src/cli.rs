@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 
@@ -12,6 +12,10 @@ use crate::batch::{self, BatchOptions};
 use crate::manifest;
 use crate::output::Status;
 use crate::plan::Plan;
+use crate::progress::Progress;
+
+/// Set by the SIGINT/SIGTERM handler.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 use crate::timing::{Section, Timing};
 
 /// Exit code: every song ok.
@@ -253,10 +257,16 @@ fn render(args: RenderArgs) -> CliResult {
         force: args.force,
         fail_fast: args.fail_fast,
     };
-    let interrupt = AtomicBool::new(false);
-    let _ = !args.quiet && std::io::stderr().is_terminal();
-    let summary =
-        batch::run(&plan, &opts, &interrupt).map_err(|e| (EXIT_SONG_FAILED, e.to_string()))?;
+    // SIGINT and SIGTERM stop the run: songs in flight are abandoned (their
+    // temporary folders removed), finished songs stay.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let progress = Progress::new(
+        !args.quiet && std::io::stderr().is_terminal(),
+        plan.songs.len(),
+    );
+    let summary = batch::run(&plan, &opts, &INTERRUPTED, &progress);
+    progress.finish();
+    let summary = summary.map_err(|e| (EXIT_SONG_FAILED, e.to_string()))?;
     if args.json {
         println!(
             "{}",
@@ -270,6 +280,10 @@ fn render(args: RenderArgs) -> CliResult {
             "stemflow: {}",
             s.errors.first().map(String::as_str).unwrap_or("failed")
         );
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("stemflow: interrupted; finished songs are complete, the rest were not written");
+        return Ok(EXIT_INTERRUPTED);
     }
     if summary.songs.iter().any(|s| s.status == Status::Failed) {
         Ok(EXIT_SONG_FAILED)

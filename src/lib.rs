@@ -16,6 +16,7 @@ pub mod mix;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod source;
 pub mod timing;
 pub mod tools;
