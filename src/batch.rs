@@ -89,9 +89,16 @@ pub fn run(
             .flatten()
             .collect(),
     };
+    // Written aside and renamed, so shards sharing OUT never see half a file.
     let path = out.join("summary.json");
+    let tmp = out.join(format!("{TMP_PREFIX}summary-{}.json", std::process::id()));
     let json = serde_json::to_string_pretty(&summary).expect("summary is plain data") + "\n";
-    std::fs::write(&path, json).map_err(|e| BatchError { path, source: e })?;
+    std::fs::write(&tmp, json)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            BatchError { path, source: e }
+        })?;
     Ok(summary)
 }
 
