@@ -378,6 +378,7 @@ impl Aligner {
                     }
                 }
                 Phase::Cached { pos } => {
+                    // Invariant: the Cached phase is entered only when a region was cached.
                     let region = self.region.as_ref().expect("cached phase has a region");
                     let n = ((self.body_end - pos) as usize).min(room);
                     let from = (pos - self.region_start) as usize * ch;

@@ -92,6 +92,7 @@ pub fn run(
     // Written aside and renamed, so shards sharing OUT never see half a file.
     let path = out.join("summary.json");
     let tmp = out.join(format!("{TMP_PREFIX}summary-{}.json", std::process::id()));
+    // Plain structs with string keys: serialising cannot fail.
     let json = serde_json::to_string_pretty(&summary).expect("summary is plain data") + "\n";
     std::fs::write(&tmp, json)
         .and_then(|_| std::fs::rename(&tmp, &path))
@@ -168,18 +169,20 @@ fn render_one(
     song.digest = fingerprint;
     let mut warnings = Vec::new();
     let bar = progress.song(&song.id, song.target_frames());
-    let result = resolve_reference(&mut song, &mut warnings).and_then(|reference| {
-        let ctx = RenderCtx {
-            song: &song,
-            reference: reference.as_ref(),
-            tmp: &tmp,
-            final_dir: &final_dir,
-            opts,
-            interrupt,
-            bar: &bar,
-        };
-        ctx.render(&mut warnings)
-    });
+    let result = resolve_reference(&mut song, &mut warnings)
+        .and_then(|reference| check_space(&song, &opts.out).map(|_| reference))
+        .and_then(|reference| {
+            let ctx = RenderCtx {
+                song: &song,
+                reference: reference.as_ref(),
+                tmp: &tmp,
+                final_dir: &final_dir,
+                opts,
+                interrupt,
+                bar: &bar,
+            };
+            ctx.render(&mut warnings)
+        });
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
         Ok(()) => summary(&song, Status::Ok, vec![]),
@@ -195,6 +198,25 @@ fn render_one(
                 .and_then(|_| std::fs::write(final_dir.join("report.json"), report));
             summary(&song, Status::Failed, vec![e.to_string()])
         }
+    }
+}
+
+/// Refuses a song whose outputs cannot fit on OUT's filesystem.
+fn check_space(song: &SongPlan, out: &Path) -> Result<(), SongError> {
+    let need = crate::output::estimate_bytes(song);
+    match crate::output::free_bytes(out) {
+        Some(free) if free < need => Err(SongError {
+            song: song.id.clone(),
+            stage: Stage::Output,
+            stem: None,
+            error: StageError::Invalid(format!(
+                "{}: needs about {} MB for its outputs but only {} MB are free",
+                out.display(),
+                need.div_ceil(1_000_000),
+                free / 1_000_000
+            )),
+        }),
+        _ => Ok(()),
     }
 }
 

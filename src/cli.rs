@@ -270,6 +270,7 @@ fn render(args: RenderArgs) -> CliResult {
     if args.json {
         println!(
             "{}",
+            // Plain data with string keys: serialising cannot fail.
             serde_json::to_string_pretty(&summary).expect("summary is plain data")
         );
     } else {
@@ -354,6 +355,7 @@ fn timing(args: TimingArgs) -> CliResult {
     if args.json {
         println!(
             "{}",
+            // Plain data with string keys: serialising cannot fail.
             serde_json::to_string_pretty(&t).expect("timing is plain data")
         );
     } else {

@@ -17,9 +17,11 @@ use crate::plan::*;
 use crate::timing::{Section, Timing};
 use crate::types::{SampleFormat, StreamSpec};
 
-/// Upper bounds that keep a typo from asking for days of audio.
+/// Default longest song (and generator length), in seconds; a manifest's
+/// `[limits] max_duration` overrides it. Keeps a typo from asking for days
+/// of audio.
 pub const MAX_DURATION_S: f64 = 24.0 * 3600.0;
-/// Most stems one song may have.
+/// Default most stems one song may have; `[limits] max_stems` overrides it.
 pub const MAX_STEMS: usize = 256;
 /// Longest echo memory (delay × taps), in seconds.
 pub const MAX_ECHO_S: f64 = 10.0;
@@ -72,9 +74,18 @@ impl std::error::Error for ManifestError {}
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
     songs: Vec<Spanned<RawSong>>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_duration: Option<f64>,
+    max_stems: Option<usize>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -255,7 +266,34 @@ pub fn load(path: &Path) -> Result<Plan, ManifestError> {
 /// paths are resolved against `base_dir`.
 pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Plan, ManifestError> {
     let raw: RawManifest = toml::from_str(text).map_err(|e| syntax_error(text, file, &e))?;
-    let v = Validator { text, file };
+    let whole = 0..text.len();
+    let mut v = Validator {
+        text,
+        file,
+        max_duration: MAX_DURATION_S,
+        max_stems: MAX_STEMS,
+    };
+    let top = At {
+        span: &whole,
+        song: None,
+        stem: None,
+    };
+    if let Some(d) = raw.limits.max_duration {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(v.err(
+                top,
+                Some("limits.max_duration"),
+                format!("must be a number of seconds > 0, got {d}"),
+            ));
+        }
+        v.max_duration = d;
+    }
+    if let Some(n) = raw.limits.max_stems {
+        if n == 0 {
+            return Err(v.err(top, Some("limits.max_stems"), "must be at least 1"));
+        }
+        v.max_stems = n;
+    }
     v.plan(raw, base_dir)
 }
 
@@ -372,6 +410,8 @@ pub fn is_valid_name(name: &str) -> bool {
 struct Validator<'a> {
     text: &'a str,
     file: &'a str,
+    max_duration: f64,
+    max_stems: usize,
 }
 
 /// Where a check is being made, for error messages.
@@ -519,11 +559,14 @@ impl Validator<'_> {
         };
         let duration = match (raw.duration, &raw.reference) {
             (Some(d), _) => {
-                if !finite_pos(d) || d > MAX_DURATION_S {
+                if !finite_pos(d) || d > self.max_duration {
                     return Err(self.err(
                         at,
                         Some("duration"),
-                        format!("must be > 0 and at most {MAX_DURATION_S} s, got {d}"),
+                        format!(
+                            "must be > 0 and at most {} s (raise [limits] max_duration to allow more), got {d}",
+                            self.max_duration
+                        ),
                     ));
                 }
                 d
@@ -607,13 +650,14 @@ impl Validator<'_> {
         if raw.stems.is_empty() {
             return Err(self.err(at, Some("stems"), "the song has no stems"));
         }
-        if raw.stems.len() > MAX_STEMS {
+        if raw.stems.len() > self.max_stems {
             return Err(self.err(
                 at,
                 Some("stems"),
                 format!(
-                    "{} stems; at most {MAX_STEMS} are supported",
-                    raw.stems.len()
+                    "{} stems; at most {} are allowed (raise [limits] max_stems to allow more)",
+                    raw.stems.len(),
+                    self.max_stems
                 ),
             ));
         }
@@ -717,8 +761,8 @@ impl Validator<'_> {
                 check(
                     "source.length",
                     l,
-                    (0.0..=MAX_DURATION_S).contains(&l),
-                    "must be between 0 and 86400 s",
+                    (0.0..=self.max_duration).contains(&l),
+                    &format!("must be between 0 and {} s", self.max_duration),
                 )
             })
             .transpose()

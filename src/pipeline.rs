@@ -199,15 +199,19 @@ pub fn render_song(
     let master = master_result.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
     verify::check_header(&master_path, spec, target).map_err(|e| fail(Stage::Verify, None, e))?;
 
+    // Every worker that returned no levels recorded why (handled above),
+    // unless it was cancelled: then the song as a whole was cancelled.
+    let levels: Option<Vec<Levels>> = stem_levels.into_iter().collect();
+    let levels = levels.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
     let stems = song
         .stems
         .iter()
         .zip(infos)
-        .zip(stem_levels)
+        .zip(levels)
         .map(|((stem, align), levels)| StemOutcome {
             name: stem.name.clone(),
             align,
-            levels: levels.expect("every stem worker finished without error"),
+            levels,
             file: format!("stems/{}.wav", stem.name),
         })
         .collect();

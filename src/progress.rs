@@ -26,6 +26,7 @@ impl Progress {
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(songs as u64));
+        // The templates are constants checked by every run with a terminal.
         overall.set_style(
             ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} songs, {elapsed}")
                 .expect("valid template")
@@ -42,6 +43,7 @@ impl Progress {
     pub fn song(&self, id: &str, target: Frames) -> SongBar {
         SongBar(self.multi.as_ref().map(|m| {
             let bar = m.insert_from_back(1, ProgressBar::new(target.0.max(1)));
+            // A constant template: it cannot fail to parse.
             bar.set_style(
                 ProgressStyle::with_template("{prefix:>24} [{bar:30}] {percent:>3}% {msg}")
                     .expect("valid template")

@@ -60,8 +60,13 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
     std::fs::write(d.join("m.toml"), hundred(None)).unwrap();
     let o = render(d, "j2", &["--jobs", "2"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(o.stderr.is_empty(), "no progress output off a terminal: {}", stderr(&o));
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("j2/summary.json")).unwrap()).unwrap();
+    assert!(
+        o.stderr.is_empty(),
+        "no progress output off a terminal: {}",
+        stderr(&o)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("j2/summary.json")).unwrap()).unwrap();
     let songs = summary["songs"].as_array().unwrap();
     assert_eq!(songs.len(), 100);
     assert!(songs.iter().all(|s| s["status"] == "ok"));
@@ -70,41 +75,83 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
 
     let o = render(d, "j1", &["--jobs", "1"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(tree(&d.join("j1")) == full, "--jobs 1 differs from --jobs 2");
+    assert!(
+        tree(&d.join("j1")) == full,
+        "--jobs 1 differs from --jobs 2"
+    );
 
     for k in 0..3 {
         let o = render(d, "shards", &["--shard", &format!("{k}/3")]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("shards/summary.json")).unwrap()).unwrap();
-        let ids: Vec<&str> = s["songs"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
-        assert!(ids.iter().all(|id| id[5..].parse::<usize>().unwrap() % 3 == k), "shard {k}: {ids:?}");
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("shards/summary.json")).unwrap()).unwrap();
+        let ids: Vec<&str> = s["songs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.iter()
+                .all(|id| id[5..].parse::<usize>().unwrap() % 3 == k),
+            "shard {k}: {ids:?}"
+        );
     }
-    assert!(tree(&d.join("shards")) == full, "the union of the shards differs from the full run");
+    assert!(
+        tree(&d.join("shards")) == full,
+        "the union of the shards differs from the full run"
+    );
 
     // One song with a missing file: only it fails; the rest are identical.
     std::fs::write(d.join("m.toml"), hundred(Some(42))).unwrap();
     let o = render(d, "broken", &["--jobs", "2"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("broken/song-042/report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("broken/song-042/report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(report["status"], "failed");
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("missing.flac"), "{report}");
-    let others: Vec<_> = full.iter().filter(|(p, _)| !p.starts_with("song-042")).cloned().collect();
-    let got: Vec<_> = tree(&d.join("broken")).into_iter().filter(|(p, _)| !p.starts_with("song-042")).collect();
-    assert!(got == others, "the other 99 songs differ from the run without the broken one");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing.flac"),
+        "{report}"
+    );
+    let others: Vec<_> = full
+        .iter()
+        .filter(|(p, _)| !p.starts_with("song-042"))
+        .cloned()
+        .collect();
+    let got: Vec<_> = tree(&d.join("broken"))
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("song-042"))
+        .collect();
+    assert!(
+        got == others,
+        "the other 99 songs differ from the run without the broken one"
+    );
 }
 
 #[test]
 fn fail_fast_starts_no_song_after_a_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let text = song(0, "[[songs.stems]]\nname = \"vox\"\nsource = { type = \"file\", path = \"missing.wav\" }\n")
-        + &song(1, &normal_stems(1))
+    let text = song(
+        0,
+        "[[songs.stems]]\nname = \"vox\"\nsource = { type = \"file\", path = \"missing.wav\" }\n",
+    ) + &song(1, &normal_stems(1))
         + &song(2, &normal_stems(2));
     std::fs::write(d.join("m.toml"), text).unwrap();
     let o = render(d, "out", &["--jobs", "1", "--fail-fast", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let status: Vec<&str> = s["songs"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    let status: Vec<&str> = s["songs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
     assert_eq!(status, ["failed", "skipped", "skipped"]);
     assert!(!d.join("out/song-001").exists());
 }
@@ -139,22 +186,42 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
         assert!(SystemTime::now() < deadline, "no song finished in 60 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 
     let out = d.join("out");
-    let entries: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert!(entries.iter().all(|e| !e.starts_with(".stemflow-tmp")), "{entries:?}");
+    let entries: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        entries.iter().all(|e| !e.starts_with(".stemflow-tmp")),
+        "{entries:?}"
+    );
     let mut done = Vec::new();
     for i in 0..8 {
         let dir = out.join(format!("long-{i}"));
         if dir.exists() {
             // A song folder that exists is complete.
-            assert_eq!(files(&dir).len(), 5, "long-{i} is partial: {:?}", files(&dir));
-            done.push((i, std::fs::metadata(dir.join("master.wav")).unwrap().modified().unwrap()));
+            assert_eq!(
+                files(&dir).len(),
+                5,
+                "long-{i} is partial: {:?}",
+                files(&dir)
+            );
+            done.push((
+                i,
+                std::fs::metadata(dir.join("master.wav"))
+                    .unwrap()
+                    .modified()
+                    .unwrap(),
+            ));
         }
     }
     assert!(!done.is_empty() && done.len() < 8, "{done:?}");
@@ -164,10 +231,17 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for (i, entry) in s["songs"].as_array().unwrap().iter().enumerate() {
         let was_done = done.iter().any(|(j, _)| *j == i);
-        assert_eq!(entry["status"], if was_done { "skipped" } else { "ok" }, "long-{i}");
+        assert_eq!(
+            entry["status"],
+            if was_done { "skipped" } else { "ok" },
+            "long-{i}"
+        );
     }
     for (i, mtime) in done {
-        let now = std::fs::metadata(out.join(format!("long-{i}/master.wav"))).unwrap().modified().unwrap();
+        let now = std::fs::metadata(out.join(format!("long-{i}/master.wav")))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert_eq!(now, mtime, "long-{i} was rewritten");
     }
 }

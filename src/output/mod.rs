@@ -99,6 +99,7 @@ impl<'a> Report<'a> {
 
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {
+        // Plain structs with string keys: serialising cannot fail.
         let mut s = serde_json::to_string_pretty(self).expect("report is plain data");
         s.push('\n');
         s
@@ -159,4 +160,27 @@ impl Summary {
         }
         out
     }
+}
+
+/// Bytes a song's outputs take: every stem and the master as WAV, and the
+/// archive's copy of them when it stores audio uncompressed.
+pub fn estimate_bytes(song: &SongPlan) -> u64 {
+    let per_file = 44
+        + song.target_frames().0 * song.spec.channels as u64 * song.spec.format.bits() as u64 / 8;
+    let wavs = per_file * (song.stems.len() as u64 + 1);
+    if song.archive.is_some() {
+        2 * wavs
+    } else {
+        wavs
+    }
+}
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path`.
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
