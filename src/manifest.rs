@@ -353,10 +353,7 @@ fn line_of(text: &str, pos: usize) -> usize {
 /// `[[songs.stems]]` table that enclose byte `pos`, read from the text.
 fn enclosing_song_and_stem(text: &str, pos: usize) -> (Option<String>, Option<String>) {
     let before = &text[..pos.min(text.len())];
-    let header = |line: &str, name: &str| {
-        let l: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-        l.starts_with(&format!("[[{name}]]"))
-    };
+    let header = |rest: &str, name: &str| is_header(rest, name);
     let song_start = before
         .match_indices('\n')
         .map(|(i, _)| i + 1)
@@ -386,6 +383,14 @@ fn enclosing_song_and_stem(text: &str, pos: usize) -> (Option<String>, Option<St
         find_string_key(&text[s..end], "name")
     });
     (song, stem)
+}
+
+/// Whether the line starting `rest` is the `[[name]]` table header
+/// (spaces inside the brackets allowed). Looks at that one line only.
+fn is_header(rest: &str, name: &str) -> bool {
+    let line = rest.split('\n').next().unwrap_or("");
+    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.starts_with(&format!("[[{name}]]"))
 }
 
 /// The string value of `key = "..."` at the start of a line in `block`.
@@ -464,11 +469,10 @@ impl Validator<'_> {
             .match_indices('\n')
             .map(|(i, _)| span.end + i + 1)
             .find(|&i| {
-                let line = text[i..].trim_start();
                 if song {
-                    line.replace(' ', "").starts_with("[[songs]]")
+                    is_header(&text[i..], "songs")
                 } else {
-                    line.starts_with('[')
+                    text[i..].trim_start().starts_with('[')
                 }
             });
         span.start..next.unwrap_or(text.len())

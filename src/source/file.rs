@@ -124,9 +124,21 @@ fn open_decoding(path: &Path) -> Result<Opened, StageError> {
     let pcm = params.codec >= wk::CODEC_ID_PCM_S32LE && params.codec <= wk::CODEC_ID_PCM_MULAW;
     let bytes = params.bits_per_sample.unwrap_or(8).div_ceil(8) as u64;
     let fits = |n: u64| n.saturating_mul(channels as u64 * bytes) <= meta.len();
+    if let Some(n) = track.num_frames.filter(|&n| pcm && !fits(n)) {
+        // Streaming writers leave a placeholder size near 4 GiB; any other
+        // size the file cannot hold means its data was cut short.
+        if n.saturating_mul(channels as u64 * bytes) < 0xFFFF_0000 {
+            return Err(bad(
+                path,
+                format!(
+                    "is truncated: its header announces {n} frames but the file cannot hold them"
+                ),
+            ));
+        }
+    }
     let header_frames = track
         .num_frames
-        .filter(|&n| params.codec == wk::CODEC_ID_FLAC || (pcm && fits(n)));
+        .filter(|&n| params.codec == wk::CODEC_ID_FLAC || (pcm && n > 0 && fits(n)));
     let track_id = track.id;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))

@@ -1,0 +1,427 @@
+//! The bad-input corpus: one test per case. Each asserts the exit code, a
+//! one-line message naming what is wrong, no panic, nothing written outside
+//! OUT, no temporary folder left, and (for song-level failures) that the
+//! other song of the manifest still renders.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+
+const GOOD_SONG: &str = r#"
+[[songs]]
+id = "good"
+bpm = 120
+duration = 0.5
+
+[[songs.sections]]
+name = "a"
+beats = 1
+
+[[songs.stems]]
+name = "lead"
+source = { type = "tone", freq = 440.0 }
+effects = [{ type = "lowpass", cutoff = 8000.0, order = 4 }]
+"#;
+
+/// Files in the work dir outside OUT (the manifest and inputs are allowed).
+fn stray_files(dir: &Path, allowed: &[&str]) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with("out") && !allowed.iter().any(|a| p == Path::new(a)))
+        .collect()
+}
+
+fn no_temp_left(out: &Path) {
+    if out.is_dir() {
+        for e in std::fs::read_dir(out).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".stemflow-tmp"),
+                "temporary {name} left in OUT"
+            );
+        }
+    }
+}
+
+fn common_checks(o: &Output, dir: &Path, allowed: &[&str]) -> String {
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        stray_files(dir, allowed),
+        Vec::<PathBuf>::new(),
+        "files outside OUT"
+    );
+    no_temp_left(&dir.join("out"));
+    err
+}
+
+/// A manifest error: exit 2, one line containing `want`, nothing rendered.
+fn manifest_error(text: &str, want: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.toml"), text).unwrap();
+    let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out"]);
+    let err = common_checks(&o, tmp.path(), &["m.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(err.starts_with("stemflow: m.toml:"), "{err}");
+    assert!(err.contains(want), "{err:?} lacks {want:?}");
+    assert!(!tmp.path().join("out").exists(), "rendered something");
+}
+
+/// GOOD_SONG with `from` replaced by `to` (which must apply).
+fn good_with(from: &str, to: &str) -> String {
+    assert!(GOOD_SONG.contains(from), "fixture lacks {from:?}");
+    GOOD_SONG.replacen(from, to, 1)
+}
+
+macro_rules! manifest_cases {
+    ($($name:ident: $text:expr => $want:expr;)*) => {
+        $(#[test] fn $name() { manifest_error(&$text, $want); })*
+    };
+}
+
+manifest_cases! {
+    unknown_key: good_with("bpm = 120", "bpm = 120\ntempo = 3") => "m.toml:5: song \"good\": key `tempo`: unknown key";
+    unknown_stem_key: good_with("effects = [", "colour = 1\neffects = [") => "stem \"lead\": key `colour`: unknown key";
+    wrong_type: good_with("bpm = 120", "bpm = \"fast\"") => "key `bpm`: invalid type";
+    zero_bpm: good_with("bpm = 120", "bpm = 0") => "key `bpm`: must be > 0";
+    negative_bpm: good_with("bpm = 120", "bpm = -120") => "key `bpm`: must be > 0";
+    nan_bpm: good_with("bpm = 120", "bpm = nan") => "key `bpm`: must be > 0 and <= 1000, got NaN";
+    inf_duration: good_with("duration = 0.5", "duration = inf") => "key `duration`: must be > 0";
+    nan_gain: good_with("effects = [", "gain = nan\neffects = [") => "stem \"lead\": key `gain`";
+    sections_past_the_duration: good_with("beats = 1", "beats = 2") => "key `sections`: sections end at 1.000 s";
+    duplicate_stem_names: good_with("effects = [", "[[songs.stems]]\nname = \"lead\"\nsource = { type = \"silence\" }\n\n[[songs.stems]]\nname = \"x\"\nsource = { type = \"silence\" }\neffects = [") => "stem \"lead\": key `name`: duplicate stem name";
+    duplicate_song_ids: format!("{GOOD_SONG}{GOOD_SONG}") => "song \"good\": key `id`: duplicate song id";
+    id_with_slash: good_with("id = \"good\"", "id = \"a/b\"") => "song \"a/b\": key `id`: must match";
+    id_dot_dot: good_with("id = \"good\"", "id = \"..\"") => "song \"..\": key `id`: must match";
+    id_dot_dot_slash: good_with("id = \"good\"", "id = \"../x\"") => "song \"../x\": key `id`: must match";
+    id_with_nul: good_with("id = \"good\"", "id = \"a\\u0000b\"") => "key `id`: must match";
+    id_of_200_characters: good_with("id = \"good\"", &format!("id = \"{}\"", "a".repeat(200))) => "key `id`: must match";
+    stem_name_with_slash: good_with("name = \"lead\"", "name = \"a/b\"") => "stem \"a/b\": key `name`: must match";
+    stem_name_dot_dot: good_with("name = \"lead\"", "name = \"..\"") => "stem \"..\": key `name`: must match";
+    stem_name_with_nul: good_with("name = \"lead\"", "name = \"x\\u0000\"") => "key `name`: must match";
+    cutoff_at_nyquist: good_with("cutoff = 8000.0", "cutoff = 24000.0") => "key `effects.cutoff`: must be > 0 and below Nyquist (24000 Hz), got 24000";
+    cutoff_above_nyquist: good_with("cutoff = 8000.0", "cutoff = 30000.0") => "key `effects.cutoff`: must be > 0 and below Nyquist";
+    unsupported_order: good_with("order = 4", "order = 3") => "key `effects.order`: must be 2, 4, 6 or 8, got 3";
+    empty_stems_list: GOOD_SONG.split("[[songs.stems]]").next().unwrap().to_string() => "key `stems`: the song has no stems";
+    no_songs: "[defaults]\nseed = 3\n" => "key `songs`: the manifest has no songs";
+    absurd_duration: good_with("duration = 0.5", "duration = 1e12") => "key `duration`: must be > 0 and at most 86400 s";
+    absurd_length: good_with("freq = 440.0", "freq = 440.0, length = 1e9") => "key `source.length`: must be between 0 and 86400 s";
+    hundred_thousand_stems: format!("{}{}", GOOD_SONG, (0..100_000).map(|i| format!("[[songs.stems]]\nname = \"s{i}\"\nsource = {{ type = \"silence\" }}\n")).collect::<String>()) => "100001 stems; at most 256 are allowed";
+    archive_leaving_the_song_folder: good_with("duration = 0.5", "duration = 0.5\narchive = \"../../escape.zip\"") => "key `archive`: must be a plain file name";
+    archive_named_like_an_output: good_with("duration = 0.5", "duration = 0.5\narchive = \"master.wav\"") => "key `archive`: \"master.wav\" is a name stemflow writes itself";
+    bad_limit: format!("[limits]\nmax_stems = 0\n{GOOD_SONG}") => "key `limits.max_stems`: must be at least 1";
+    toml_syntax: good_with("bpm = 120", "bpm = = 120") => "m.toml:4:";
+}
+
+#[test]
+fn raised_limits_allow_what_the_defaults_refuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("[limits]\nmax_stems = 300\n{GOOD_SONG}")
+        + &(0..299)
+            .map(|i| {
+                format!("[[songs.stems]]\nname = \"s{i}\"\nsource = {{ type = \"silence\" }}\n")
+            })
+            .collect::<String>();
+    std::fs::write(tmp.path().join("m.toml"), text).unwrap();
+    let o = stemflow(tmp.path(), &["check", "m.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// A song-level failure: exit 1, a line naming the song and `want`, the
+/// failed song leaves only its report, the good song is complete.
+fn song_failure(bad_song: &str, setup: impl Fn(&Path), want: &[&str], allowed: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    std::fs::write(d.join("m.toml"), format!("{GOOD_SONG}\n{bad_song}")).unwrap();
+    let o = stemflow(d, &["render", "m.toml", "--out", "out"]);
+    let mut allowed = allowed.to_vec();
+    allowed.push("m.toml");
+    let err = common_checks(&o, d, &allowed);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("song \"bad\""))
+        .unwrap_or_else(|| panic!("no line for the bad song: {err}"));
+    for w in want {
+        assert!(line.contains(w), "{line:?} lacks {w:?}");
+    }
+    assert_eq!(
+        files(&d.join("out/bad")),
+        vec![PathBuf::from("report.json")]
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/bad/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(
+        files(&d.join("out/good")).len(),
+        4,
+        "the good song is complete"
+    );
+}
+
+fn file_stem_song(path: &str) -> String {
+    format!(
+        "[[songs]]\nid = \"bad\"\nbpm = 120\nduration = 0.5\n\n[[songs.stems]]\nname = \"vox\"\nsource = {{ type = \"file\", path = \"{path}\" }}\n"
+    )
+}
+
+fn write_float_wav(path: &Path, channels: u16, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: 48000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+fn good_wav_bytes() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sine1k-44k-mono.wav"))
+        .unwrap()
+}
+
+#[test]
+fn truncated_wav_header() {
+    song_failure(
+        &file_stem_song("t.wav"),
+        |d| std::fs::write(d.join("t.wav"), &good_wav_bytes()[..30]).unwrap(),
+        &["stem \"vox\"", "t.wav"],
+        &["t.wav"],
+    );
+}
+
+#[test]
+fn truncated_wav_data() {
+    // A valid header announcing more data than the file holds.
+    song_failure(
+        &file_stem_song("t.wav"),
+        |d| std::fs::write(d.join("t.wav"), &good_wav_bytes()[..5000]).unwrap(),
+        &["stem \"vox\"", "t.wav: is truncated"],
+        &["t.wav"],
+    );
+}
+
+#[test]
+fn random_bytes_named_wav() {
+    let bytes: Vec<u8> = (0..4000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    song_failure(
+        &file_stem_song("r.wav"),
+        |d| std::fs::write(d.join("r.wav"), &bytes).unwrap(),
+        &["stem \"vox\"", "r.wav: not a readable audio file"],
+        &["r.wav"],
+    );
+}
+
+#[test]
+fn zero_length_file() {
+    song_failure(
+        &file_stem_song("z.wav"),
+        |d| std::fs::write(d.join("z.wav"), b"").unwrap(),
+        &["stem \"vox\"", "z.wav: is empty"],
+        &["z.wav"],
+    );
+}
+
+#[test]
+fn float_wav_holding_nan() {
+    let mut x = vec![0.25f32; 1000];
+    x[300] = f32::NAN;
+    song_failure(
+        &file_stem_song("n.wav"),
+        |d| write_float_wav(&d.join("n.wav"), 1, &x),
+        &["stem \"vox\"", "n.wav: NaN or infinite sample at frame 300"],
+        &["n.wav"],
+    );
+}
+
+#[test]
+fn three_channel_file() {
+    song_failure(
+        &file_stem_song("3.wav"),
+        |d| write_float_wav(&d.join("3.wav"), 3, &[0.1; 300]),
+        &["stem \"vox\"", "3.wav: has 3 channels"],
+        &["3.wav"],
+    );
+}
+
+#[test]
+fn directory_as_path() {
+    song_failure(
+        &file_stem_song("dir.wav"),
+        |d| std::fs::create_dir(d.join("dir.wav")).unwrap(),
+        &["stem \"vox\"", "dir.wav: is a directory"],
+        &[],
+    );
+}
+
+#[test]
+fn missing_path() {
+    song_failure(
+        &file_stem_song("nope.flac"),
+        |_| {},
+        &["stem \"vox\"", "nope.flac: No such file"],
+        &[],
+    );
+}
+
+#[test]
+fn missing_reference() {
+    let song = "[[songs]]\nid = \"bad\"\nbpm = 120\n\n[songs.reference]\npath = \"ref.wav\"\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
+    song_failure(
+        song,
+        |_| {},
+        &["Reference stage", "ref.wav: No such file"],
+        &[],
+    );
+}
+
+#[test]
+fn reference_shorter_than_its_minimum() {
+    let song = "[[songs]]\nid = \"bad\"\nbpm = 120\n\n[songs.reference]\npath = \"ref.wav\"\nmin_duration = 1\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
+    song_failure(
+        song,
+        |d| write_float_wav(&d.join("ref.wav"), 1, &[0.1; 4800]),
+        &[
+            "reference check failed",
+            "ref.wav: lasts 0.100 s, less than the minimum of 1 s",
+        ],
+        &["ref.wav"],
+    );
+}
+
+#[test]
+fn song_too_big_for_the_disk() {
+    // 24 h of 384 kHz stereo float, 8 stems: terabytes.
+    let mut song = "[[songs]]\nid = \"bad\"\nbpm = 120\nduration = 86400\nsample_rate = 384000\nchannels = 2\n".to_string();
+    for i in 0..8 {
+        song.push_str(&format!(
+            "\n[[songs.stems]]\nname = \"s{i}\"\nsource = {{ type = \"silence\" }}\n"
+        ));
+    }
+    song_failure(&song, |_| {}, &["needs about", "MB are free"], &[]);
+}
+
+#[test]
+fn out_is_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.toml"), GOOD_SONG).unwrap();
+    std::fs::write(tmp.path().join("out"), b"not a folder").unwrap();
+    let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("out:"), "{err}");
+    assert!(!err.contains("panicked"));
+    assert_eq!(
+        std::fs::read(tmp.path().join("out")).unwrap(),
+        b"not a folder"
+    );
+}
+
+/// Runs `stemflow` as an unprivileged user when the tests run as root, so
+/// that permissions apply.
+fn stemflow_unprivileged(dir: &Path, args: &[&str]) -> Output {
+    let bin = env!("CARGO_BIN_EXE_stemflow");
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    cmd.args(args).current_dir(dir).output().unwrap()
+}
+
+#[test]
+fn out_on_a_read_only_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("m.toml"), format!("{GOOD_SONG}")).unwrap();
+    std::fs::set_permissions(d.join("m.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
+    std::fs::set_permissions(d.join("out"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let o = stemflow_unprivileged(d, &["render", "m.toml", "--out", "out"]);
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(files(&d.join("out")).is_empty());
+}
+
+#[test]
+fn write_failure_mid_song_fails_only_that_song() {
+    // RLIMIT_FSIZE of 1 MB (ignoring SIGXFSZ, so writes fail with EFBIG):
+    // the long song's first WAV cannot be completed; the short one fits.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let bad = "[[songs]]\nid = \"bad\"\nbpm = 120\nduration = 10\narchive = \"\"\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
+    std::fs::write(d.join("m.toml"), format!("{GOOD_SONG}\n{bad}")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_stemflow");
+    let o = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("trap '' XFSZ; ulimit -f 2048; exec '{bin}' render m.toml --out out --jobs 1"),
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let err = common_checks(&o, d, &["m.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = err.lines().find(|l| l.contains("song \"bad\"")).unwrap();
+    assert!(line.contains("File too large"), "{line}");
+    assert_eq!(
+        files(&d.join("out/bad")),
+        vec![PathBuf::from("report.json")]
+    );
+    let report = std::fs::read_to_string(d.join("out/bad/report.json")).unwrap();
+    assert!(report.contains("File too large"), "{report}");
+    assert_eq!(files(&d.join("out/good")).len(), 4);
+}
+
+#[test]
+fn sigterm_mid_render_leaves_no_partial_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let text = "[[songs]]\nid = \"long\"\nbpm = 120\nduration = 3000\n\n[[songs.stems]]\nname = \"a\"\nsource = { type = \"tone\", freq = 100.0 }\neffects = [{ type = \"lowpass\", cutoff = 5000.0, order = 8 }]\n";
+    std::fs::write(d.join("m.toml"), text).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stemflow"))
+        .args(["render", "m.toml", "--out", "out"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the song is writing, then terminate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !d.join("out/.stemflow-tmp-long/master.wav").exists() {
+        assert!(std::time::Instant::now() < deadline, "render never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    let left: Vec<PathBuf> = files(&d.join("out"))
+        .into_iter()
+        .filter(|p| p != Path::new("summary.json"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    no_temp_left(&d.join("out"));
+}
