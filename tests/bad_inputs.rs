@@ -106,7 +106,7 @@ manifest_cases! {
     cutoff_at_nyquist: good_with("cutoff = 8000.0", "cutoff = 24000.0") => "key `effects.cutoff`: must be > 0 and below Nyquist (24000 Hz), got 24000";
     cutoff_above_nyquist: good_with("cutoff = 8000.0", "cutoff = 30000.0") => "key `effects.cutoff`: must be > 0 and below Nyquist";
     unsupported_order: good_with("order = 4", "order = 3") => "key `effects.order`: must be 2, 4, 6 or 8, got 3";
-    empty_stems_list: GOOD_SONG.split("[[songs.stems]]").next().unwrap().to_string() => "key `stems`: the song has no stems";
+    empty_stems_list: GOOD_SONG.split("[[songs.stems]]").next().unwrap() => "key `stems`: the song has no stems";
     no_songs: "[defaults]\nseed = 3\n" => "key `songs`: the manifest has no songs";
     absurd_duration: good_with("duration = 0.5", "duration = 1e12") => "key `duration`: must be > 0 and at most 86400 s";
     absurd_length: good_with("freq = 440.0", "freq = 440.0, length = 1e9") => "key `source.length`: must be between 0 and 86400 s";
@@ -350,7 +350,7 @@ fn out_on_a_read_only_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(d.join("m.toml"), format!("{GOOD_SONG}")).unwrap();
+    std::fs::write(d.join("m.toml"), GOOD_SONG).unwrap();
     std::fs::set_permissions(d.join("m.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::create_dir(d.join("out")).unwrap();
     std::fs::set_permissions(d.join("out"), std::fs::Permissions::from_mode(0o555)).unwrap();
