@@ -30,13 +30,63 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    "[[songs]]", "[[songs.stems]]", "[[songs.sections]]", "[songs.reference]", "[songs.verify]", "[songs.master]",
-    "[defaults]", "[limits]", "id = ", "bpm = ", "duration = ", "name = ", "beats = ", "source = ", "type = ",
-    "\"tone\"", "\"drums\"", "\"noise\"", "\"file\"", "\"silence\"", "align = ", "\"loop\"", "\"crossfade\"",
-    "effects = [", "{ type = \"lowpass\", cutoff = 1e9, order = 8 }", "gain = ", "pan = ", "nan", "inf", "-inf",
-    "1e308", "-0", "0", "4294967296", "18446744073709551616", "\"\\u0000\"", "\"../\"", "'''", "\"\"\"", "=", "{",
-    "}", "[", "]", ",", "\n", "#", "length = ", "freq = ", "sample_rate = ", "channels = ", "crossfade_ms = 1e300",
-    "fade_ms = ", "delay_ms = 1e-300", "taps = 4294967295", "q = 0", "order = 255",
+    "[[songs]]",
+    "[[songs.stems]]",
+    "[[songs.sections]]",
+    "[songs.reference]",
+    "[songs.verify]",
+    "[songs.master]",
+    "[defaults]",
+    "[limits]",
+    "id = ",
+    "bpm = ",
+    "duration = ",
+    "name = ",
+    "beats = ",
+    "source = ",
+    "type = ",
+    "\"tone\"",
+    "\"drums\"",
+    "\"noise\"",
+    "\"file\"",
+    "\"silence\"",
+    "align = ",
+    "\"loop\"",
+    "\"crossfade\"",
+    "effects = [",
+    "{ type = \"lowpass\", cutoff = 1e9, order = 8 }",
+    "gain = ",
+    "pan = ",
+    "nan",
+    "inf",
+    "-inf",
+    "1e308",
+    "-0",
+    "0",
+    "4294967296",
+    "18446744073709551616",
+    "\"\\u0000\"",
+    "\"../\"",
+    "'''",
+    "\"\"\"",
+    "=",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "\n",
+    "#",
+    "length = ",
+    "freq = ",
+    "sample_rate = ",
+    "channels = ",
+    "crossfade_ms = 1e300",
+    "fade_ms = ",
+    "delay_ms = 1e-300",
+    "taps = 4294967295",
+    "q = 0",
+    "order = 255",
 ];
 
 fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], text_tokens: bool) -> Vec<u8> {
@@ -80,7 +130,11 @@ fn load_corpus(dir: &Path, exts: &[&str]) -> Vec<Vec<u8>> {
     let mut v: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("fixtures folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.contains(&e)))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| exts.contains(&e))
+        })
         .filter_map(|p| std::fs::read(&p).ok().map(|b| (p, b)))
         .collect();
     v.sort();
@@ -129,7 +183,11 @@ fn main() {
         let result = match target {
             "manifest" => {
                 let text = String::from_utf8_lossy(&input).into_owned();
-                catch_unwind(|| stemflow::manifest::parse(&text, "fuzz.toml", Path::new(".")).map(|_| 0).map_err(|e| e.to_string()))
+                catch_unwind(|| {
+                    stemflow::manifest::parse(&text, "fuzz.toml", Path::new("."))
+                        .map(|_| 0)
+                        .map_err(|e| e.to_string())
+                })
             }
             _ => {
                 let path = work.join("input.bin");
@@ -147,12 +205,15 @@ fn main() {
             Err(_) => {
                 crashes += 1;
                 std::fs::create_dir_all(&crash_dir).expect("crash dir");
-                std::fs::write(crash_dir.join(format!("{target}-{execs}")), &input).expect("save crash");
+                std::fs::write(crash_dir.join(format!("{target}-{execs}")), &input)
+                    .expect("save crash");
             }
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-    println!("target {target}: {execs} executions in {seconds} s ({ok} accepted, {errors} rejected with an error, {crashes} crashes)");
+    println!(
+        "target {target}: {execs} executions in {seconds} s ({ok} accepted, {errors} rejected with an error, {crashes} crashes)"
+    );
     if crashes > 0 {
         std::process::exit(1);
     }
