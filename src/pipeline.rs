@@ -19,7 +19,7 @@ use crate::output::wav::WavOut;
 use crate::plan::{SongPlan, StemPlan, VerifyLimits};
 use crate::source::{self, stem_key};
 use crate::types::{Block, Frames};
-use crate::verify::{self, Levels, StreamStats};
+use crate::verify::{self, Levels, Loudness, LoudnessMeter, StreamStats};
 
 /// Blocks in flight per stem channel; one more circulates in each worker.
 pub const CHANNEL_CAPACITY: usize = 2;
@@ -39,6 +39,8 @@ pub struct StemOutcome {
     pub align: AlignInfo,
     #[serde(flatten)]
     pub levels: Levels,
+    #[serde(flatten)]
+    pub loudness: Loudness,
     pub file: String,
 }
 
@@ -48,9 +50,8 @@ pub struct MasterOutcome {
     #[serde(flatten)]
     pub levels: Levels,
     pub clip_ratio: f64,
-    pub lufs: Option<f64>,
-    pub loudness_range: Option<f64>,
-    pub true_peak_db: Option<f64>,
+    #[serde(flatten)]
+    pub loudness: Loudness,
     pub file: String,
 }
 
@@ -67,6 +68,7 @@ struct StemWorker {
     aligner: Aligner,
     effects: EffectChain,
     stats: StreamStats,
+    loudness: LoudnessMeter,
     writer: WavOut,
     path: PathBuf,
 }
@@ -151,7 +153,7 @@ pub fn render_song(
         stop: AtomicBool::new(false),
         interrupt,
     };
-    let mut stem_levels: Vec<Option<Levels>> = vec![None; workers.len()];
+    let mut stem_levels: Vec<Option<(Levels, Loudness)>> = vec![None; workers.len()];
     let mut master_result = None;
     std::thread::scope(|scope| {
         let mut inputs = Vec::new();
@@ -172,15 +174,7 @@ pub fn render_song(
             mixer,
             writer: master_writer,
             stats: StreamStats::default(),
-            loudness: ebur128::EbuR128::new(
-                spec.channels as u32,
-                spec.sample_rate,
-                ebur128::Mode::I
-                    | ebur128::Mode::LRA
-                    | ebur128::Mode::TRUE_PEAK
-                    | ebur128::Mode::HISTOGRAM,
-            )
-            .ok(),
+            loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
             block: Block::new(spec.channels, block_size),
         };
         master_result = run_master(master, inputs, target, &song.verify, &failure, progress);
@@ -201,17 +195,18 @@ pub fn render_song(
 
     // Every worker that returned no levels recorded why (handled above),
     // unless it was cancelled: then the song as a whole was cancelled.
-    let levels: Option<Vec<Levels>> = stem_levels.into_iter().collect();
+    let levels: Option<Vec<(Levels, Loudness)>> = stem_levels.into_iter().collect();
     let levels = levels.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
     let stems = song
         .stems
         .iter()
         .zip(infos)
         .zip(levels)
-        .map(|((stem, align), levels)| StemOutcome {
+        .map(|((stem, align), (levels, loudness))| StemOutcome {
             name: stem.name.clone(),
             align,
             levels,
+            loudness,
             file: format!("stems/{}.wav", stem.name),
         })
         .collect();
@@ -247,6 +242,7 @@ fn build_stem(
         aligner,
         effects,
         stats: StreamStats::default(),
+        loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
         writer,
         path,
     })
@@ -261,7 +257,7 @@ fn run_stem(
     free: Receiver<Block>,
     full: Sender<Block>,
     failure: &Failure<'_>,
-) -> Option<Levels> {
+) -> Option<(Levels, Loudness)> {
     let name = w.name.clone();
     let step = |w: &mut StemWorker| -> Result<bool, (Stage, StageError)> {
         if failure.stopped() {
@@ -278,6 +274,7 @@ fn run_stem(
         w.stats
             .check_finite(spec.channels)
             .map_err(|e| (Stage::Verify, e))?;
+        w.loudness.update(&block);
         w.writer.write(&block).map_err(|e| (Stage::Write, e))?;
         full.send(block)
             .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
@@ -290,7 +287,7 @@ fn run_stem(
             .map_err(|e| (Stage::Verify, e))?;
         w.writer.finish().map_err(|e| (Stage::Write, e))?;
         verify::check_header(&w.path, spec, target).map_err(|e| (Stage::Verify, e))?;
-        Ok::<_, (Stage, StageError)>(w.stats.summary())
+        Ok::<_, (Stage, StageError)>((w.stats.summary(), w.loudness.loudness()))
     })();
     match result {
         Ok(levels) => Some(levels),
@@ -306,7 +303,7 @@ struct MasterStage {
     mixer: Mixer,
     writer: WavOut,
     stats: StreamStats,
-    loudness: Option<ebur128::EbuR128>,
+    loudness: LoudnessMeter,
     block: Block,
 }
 
@@ -339,9 +336,7 @@ fn run_master(
         m.block.set_frames(frames);
         m.mixer.finish(&mut m.block);
         m.stats.update(&m.block);
-        if let Some(l) = m.loudness.as_mut() {
-            let _ = l.add_frames_f32(m.block.samples());
-        }
+        m.loudness.update(&m.block);
         if let Err(e) = m.writer.write(&m.block) {
             failure.record(Stage::Write, None, e);
             return None;
@@ -363,26 +358,10 @@ fn run_master(
         failure.record(Stage::Write, None, e);
         return None;
     }
-    let (lufs, lra, tp) = match &m.loudness {
-        Some(l) => {
-            let finite = |v: f64| (v.is_finite()).then(|| (v * 100.0).round() / 100.0);
-            let tp = (0..channels as u32)
-                .filter_map(|c| l.true_peak(c).ok())
-                .fold(0.0f64, f64::max);
-            (
-                l.loudness_global().ok().and_then(finite),
-                l.loudness_range().ok().and_then(finite),
-                verify::to_db(tp).map(|v| (v * 100.0).round() / 100.0),
-            )
-        }
-        None => (None, None, None),
-    };
     Some(MasterOutcome {
         levels: m.stats.summary(),
         clip_ratio: m.stats.clip_ratio(),
-        lufs,
-        loudness_range: lra,
-        true_peak_db: tp,
+        loudness: m.loudness.loudness(),
         file: "master.wav".into(),
     })
 }

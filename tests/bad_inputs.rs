@@ -65,6 +65,8 @@ fn manifest_error(text: &str, want: &str) {
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out"]);
     let err = common_checks(&o, tmp.path(), &["m.toml"]);
     assert_eq!(o.status.code(), Some(2), "{err}");
+    // Shown with --nocapture: the corpus's messages, for review.
+    println!("exit 2: {}", err.trim_end());
     assert_eq!(err.lines().count(), 1, "not one line: {err}");
     assert!(err.starts_with("stemflow: m.toml:"), "{err}");
     assert!(err.contains(want), "{err:?} lacks {want:?}");
@@ -147,6 +149,7 @@ fn song_failure(bad_song: &str, setup: impl Fn(&Path), want: &[&str], allowed: &
         .lines()
         .find(|l| l.contains("song \"bad\""))
         .unwrap_or_else(|| panic!("no line for the bad song: {err}"));
+    println!("exit 1: {line}");
     for w in want {
         assert!(line.contains(w), "{line:?} lacks {w:?}");
     }

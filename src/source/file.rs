@@ -200,22 +200,31 @@ impl FileSource {
                 format!("has {file_channels} channels; only mono and stereo files are supported"),
             ));
         }
-        let mut s = FileSource {
+        let mut s = FileSource::from_decoding(path, info, dec, channels as usize);
+        if header_frames.is_none() {
+            s.info.frames = Frames(s.count_frames()?);
+            s.rewind()?;
+        }
+        Ok(s)
+    }
+
+    fn from_decoding(
+        path: &Path,
+        info: FileInfo,
+        dec: Decoding,
+        out_channels: usize,
+    ) -> FileSource {
+        FileSource {
             path: path.to_path_buf(),
             info,
-            out_channels: channels as usize,
+            out_channels,
             dec: Some(dec),
             pending: Vec::new(),
             pending_pos: 0,
             packet: Vec::new(),
             pos: 0,
             decoded: 0,
-        };
-        if header_frames.is_none() {
-            s.info.frames = Frames(s.count_frames()?);
-            s.rewind()?;
         }
-        Ok(s)
     }
 
     /// What the file is.
@@ -385,17 +394,8 @@ impl Source for FileSource {
 pub fn probe(path: &Path) -> Result<FileInfo, StageError> {
     let Opened { dec, info, .. } = open_decoding(path)?;
     // Decode in the file's own layout: channel mapping does not matter here.
-    let mut s = FileSource {
-        path: path.to_path_buf(),
-        out_channels: info.channels as usize,
-        info,
-        dec: Some(dec),
-        pending: Vec::new(),
-        pending_pos: 0,
-        packet: Vec::new(),
-        pos: 0,
-        decoded: 0,
-    };
+    let channels = info.channels as usize;
+    let mut s = FileSource::from_decoding(path, info, dec, channels);
     s.info.frames = Frames(s.count_frames()?);
     Ok(s.info)
 }
