@@ -103,10 +103,67 @@ struct RawDefaults {
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
-struct RawVerify {
+struct RawVerifyTable {
     duration_tolerance: Option<f64>,
     max_clip_ratio: Option<f64>,
     min_rms: Option<f64>,
+    target_lufs: Option<f64>,
+    lufs_tolerance: Option<f64>,
+    max_true_peak_db: Option<f64>,
+}
+
+/// Loudness delivery presets for `verify = "..."`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum VerifyPreset {
+    /// Streaming platforms: −14 LUFS ± 1, true peak ≤ −1 dBTP.
+    Streaming,
+    /// EBU R128 broadcast: −23 LUFS ± 1, true peak ≤ −1 dBTP.
+    Broadcast,
+}
+
+impl VerifyPreset {
+    fn table(self) -> RawVerifyTable {
+        let target = match self {
+            VerifyPreset::Streaming => -14.0,
+            VerifyPreset::Broadcast => -23.0,
+        };
+        RawVerifyTable {
+            target_lufs: Some(target),
+            lufs_tolerance: Some(1.0),
+            max_true_peak_db: Some(-1.0),
+            ..RawVerifyTable::default()
+        }
+    }
+}
+
+/// `verify` is either a preset name or a table of limits.
+#[derive(Default, Clone)]
+struct RawVerify(RawVerifyTable);
+
+impl<'de> Deserialize<'de> for RawVerify {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawVerify;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a preset (\"streaming\" or \"broadcast\") or a table of limits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawVerify, E> {
+                let preset =
+                    VerifyPreset::deserialize(serde::de::value::StrDeserializer::<E>::new(v))?;
+                Ok(RawVerify(preset.table()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawVerify, A::Error> {
+                RawVerifyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawVerify)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -721,27 +778,56 @@ impl Validator<'_> {
         d: &RawVerify,
         s: &RawVerify,
     ) -> Result<VerifyLimits, ManifestError> {
-        let get = |key: &str, song: Option<f64>, def: Option<f64>, fallback: f64| {
-            let v = song.or(def).unwrap_or(fallback);
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(self.err(
-                    at,
-                    Some(&format!("verify.{key}")),
-                    format!("must be a finite number >= 0, got {v}"),
-                ))
-            }
+        let (d, s) = (&d.0, &s.0);
+        let check = |key: &str, v: Option<f64>, ok: fn(f64) -> bool, what: &str| match v {
+            Some(v) if !(v.is_finite() && ok(v)) => Err(self.err(
+                at,
+                Some(&format!("verify.{key}")),
+                format!("{what}, got {v}"),
+            )),
+            v => Ok(v),
+        };
+        let non_negative = |key: &str, song: Option<f64>, def: Option<f64>, fallback: f64| {
+            check(
+                key,
+                song.or(def),
+                |v| v >= 0.0,
+                "must be a finite number >= 0",
+            )
+            .map(|v| v.unwrap_or(fallback))
         };
         Ok(VerifyLimits {
-            duration_tolerance: get(
+            duration_tolerance: non_negative(
                 "duration_tolerance",
                 s.duration_tolerance,
                 d.duration_tolerance,
                 1.0,
             )?,
-            max_clip_ratio: get("max_clip_ratio", s.max_clip_ratio, d.max_clip_ratio, 0.001)?,
-            min_rms: get("min_rms", s.min_rms, d.min_rms, 0.01)?,
+            max_clip_ratio: non_negative(
+                "max_clip_ratio",
+                s.max_clip_ratio,
+                d.max_clip_ratio,
+                0.001,
+            )?,
+            min_rms: non_negative("min_rms", s.min_rms, d.min_rms, 0.01)?,
+            target_lufs: check(
+                "target_lufs",
+                s.target_lufs.or(d.target_lufs),
+                |v| (-70.0..=0.0).contains(&v),
+                "must be between -70 and 0 LUFS",
+            )?,
+            lufs_tolerance: non_negative(
+                "lufs_tolerance",
+                s.lufs_tolerance,
+                d.lufs_tolerance,
+                1.0,
+            )?,
+            max_true_peak_db: check(
+                "max_true_peak_db",
+                s.max_true_peak_db.or(d.max_true_peak_db),
+                |v| (-30.0..=6.0).contains(&v),
+                "must be between -30 and 6 dBTP",
+            )?,
         })
     }
 

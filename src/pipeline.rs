@@ -349,7 +349,7 @@ fn run_master(
         .stats
         .check_finite(channels as u16)
         .and_then(|_| m.stats.check_frames(target))
-        .and_then(|_| verify::check_master(&m.stats, limits));
+        .and_then(|_| verify::check_master(&m.stats, &m.loudness.loudness(), limits));
     if let Err(e) = checks {
         failure.record(Stage::Verify, None, e);
         return None;

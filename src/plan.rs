@@ -207,6 +207,11 @@ pub struct VerifyLimits {
     pub duration_tolerance: f64,
     pub max_clip_ratio: f64,
     pub min_rms: f64,
+    /// Integrated loudness the master must reach, ± `lufs_tolerance`.
+    pub target_lufs: Option<f64>,
+    pub lufs_tolerance: f64,
+    /// Highest true peak the master may have, dBTP.
+    pub max_true_peak_db: Option<f64>,
 }
 
 /// Master bus clipping.

@@ -169,8 +169,40 @@ fn round3(v: Option<f64>) -> Option<f64> {
     v.map(|v| (v * 1e3).round() / 1e3)
 }
 
-/// The master's pass/fail checks (clip ratio, RMS floor).
-pub fn check_master(stats: &StreamStats, limits: &VerifyLimits) -> Result<(), StageError> {
+/// The master's pass/fail checks: clip ratio, RMS floor, loudness target
+/// and true-peak ceiling.
+pub fn check_master(
+    stats: &StreamStats,
+    loudness: &Loudness,
+    limits: &VerifyLimits,
+) -> Result<(), StageError> {
+    if let Some(target) = limits.target_lufs {
+        match loudness.lufs {
+            Some(l) if (l - target).abs() <= limits.lufs_tolerance => {}
+            got => {
+                return Err(StageError::Check {
+                    check: "loudness",
+                    detail: format!(
+                        "master integrated loudness is {}, the target {target} ± {} LUFS",
+                        got.map_or("undefined (silence)".to_string(), |l| format!(
+                            "{l:.2} LUFS"
+                        )),
+                        limits.lufs_tolerance
+                    ),
+                });
+            }
+        }
+    }
+    if let (Some(max), Some(tp)) = (limits.max_true_peak_db, loudness.true_peak_db) {
+        if tp > max {
+            return Err(StageError::Check {
+                check: "true_peak",
+                detail: format!(
+                    "master true peak is {tp:.2} dBTP, above the ceiling of {max} dBTP"
+                ),
+            });
+        }
+    }
     if stats.clip_ratio() > limits.max_clip_ratio {
         return Err(StageError::Check {
             check: "clip_ratio",
