@@ -194,6 +194,8 @@ struct RawSong {
 #[serde(deny_unknown_fields)]
 struct RawMaster {
     clip: Option<Clip>,
+    normalize_lufs: Option<f64>,
+    limit_true_peak_db: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -757,6 +759,26 @@ impl Validator<'_> {
             verify,
             master: MasterBus {
                 clip: raw.master.clip.unwrap_or(Clip::Hard),
+                normalize_lufs: match raw.master.normalize_lufs {
+                    Some(v) if !(-70.0..=0.0).contains(&v) => {
+                        return Err(self.err(
+                            at,
+                            Some("master.normalize_lufs"),
+                            format!("must be between -70 and 0 LUFS, got {v}"),
+                        ));
+                    }
+                    v => v,
+                },
+                limit_true_peak_db: match raw.master.limit_true_peak_db {
+                    Some(v) if !(-30.0..=0.0).contains(&v) => {
+                        return Err(self.err(
+                            at,
+                            Some("master.limit_true_peak_db"),
+                            format!("must be between -30 and 0 dBTP, got {v}"),
+                        ));
+                    }
+                    v => v,
+                },
             },
             archive,
             compression: raw

@@ -117,3 +117,179 @@ mod tests {
         assert_eq!(out.samples(), &[want(1.0, 0.1), -1.0, want(0.2, 0.3)][..]);
     }
 }
+
+/// Taps each side of the true-peak interpolator.
+const TP_HALF: usize = 8;
+
+/// A true-peak-aware lookahead limiter (ITU-R BS.1770 style 4× oversampled
+/// peak estimate). Every output frame is the input `latency()` frames
+/// earlier times a gain that is already down when a peak arrives: the gain
+/// is the minimum of the needed reductions over the lookahead, averaged
+/// over the same length (so it still covers the peak) and released
+/// exponentially. Computed per frame, so any block split gives the same
+/// output.
+pub struct Limiter {
+    ceiling: f64,
+    lookahead: usize,
+    channels: usize,
+    release: f64,
+    /// Interpolation kernels for the 3 fractional phases (¼, ½, ¾).
+    kernels: [[f64; 2 * TP_HALF]; 3],
+    /// Last `lookahead + 2·TP_HALF` input frames.
+    x: Vec<f64>,
+    /// Needed gain of the last `lookahead + 1` frames.
+    r: Vec<f64>,
+    /// Lookahead minima of the last `lookahead` frames and their sum.
+    m: Vec<f64>,
+    m_sum: f64,
+    /// Frames pushed so far.
+    n: usize,
+    gain: f64,
+}
+
+impl Limiter {
+    /// A limiter holding true peaks under `ceiling_db` dBTP.
+    pub fn new(ceiling_db: f64, rate: u32, channels: u16) -> Limiter {
+        let lookahead = ((rate as f64 * 0.002).round() as usize).max(1);
+        let mut kernels = [[0.0; 2 * TP_HALF]; 3];
+        for (p, k) in kernels.iter_mut().enumerate() {
+            let frac = (p + 1) as f64 / 4.0;
+            for (t, c) in k.iter_mut().enumerate() {
+                // Tap t weighs x[j − TP_HALF + 1 + t] for a point at j + frac.
+                let d = t as f64 - (TP_HALF as f64 - 1.0) - frac;
+                let sinc = if d == 0.0 {
+                    1.0
+                } else {
+                    (std::f64::consts::PI * d).sin() / (std::f64::consts::PI * d)
+                };
+                let w = 0.5 + 0.5 * (std::f64::consts::PI * d / TP_HALF as f64).cos();
+                *c = sinc * w;
+            }
+        }
+        let ch = channels as usize;
+        Limiter {
+            // Aim 0.2 dB under the ceiling: the meter's own interpolator
+            // differs slightly from this one.
+            ceiling: 10f64.powf((ceiling_db - 0.2) / 20.0),
+            lookahead,
+            channels: ch,
+            release: 1.0 - (-1.0 / (0.1 * rate as f64)).exp(),
+            kernels,
+            x: vec![0.0; (lookahead + 2 * TP_HALF) * ch],
+            r: vec![1.0; lookahead + 1],
+            m: vec![1.0; lookahead],
+            m_sum: lookahead as f64,
+            n: 0,
+            gain: 1.0,
+        }
+    }
+
+    /// Frames between an input frame and its output.
+    pub fn latency(&self) -> usize {
+        self.lookahead + TP_HALF
+    }
+
+    fn x_at(&self, abs: usize, c: usize) -> f64 {
+        let len = self.x.len() / self.channels;
+        self.x[(abs % len) * self.channels + c]
+    }
+}
+
+impl crate::effects::Processor for Limiter {
+    fn process(&mut self, block: &mut Block) {
+        let ch = self.channels;
+        let xlen = self.x.len() / ch;
+        let (rlen, mlen) = (self.r.len(), self.m.len());
+        for frame in block.frames_mut() {
+            let i = self.n;
+            for (c, v) in frame.iter().enumerate() {
+                self.x[(i % xlen) * ch + c] = *v as f64;
+            }
+            // True peak around frame j = i − TP_HALF, whose neighbours up
+            // to j + TP_HALF are now known (frames before 0 are silence).
+            let j = i as isize - TP_HALF as isize;
+            let mut peak = 0.0f64;
+            if j >= 0 {
+                let j = j as usize;
+                for c in 0..ch {
+                    peak = peak.max(self.x_at(j, c).abs());
+                    for k in &self.kernels {
+                        let mut acc = 0.0;
+                        for (t, w) in k.iter().enumerate() {
+                            let idx = j + t + 1;
+                            if idx >= TP_HALF {
+                                acc += w * self.x_at(idx - TP_HALF, c);
+                            }
+                        }
+                        peak = peak.max(acc.abs());
+                    }
+                }
+            }
+            let need = if peak > self.ceiling {
+                self.ceiling / peak
+            } else {
+                1.0
+            };
+            self.r[i % rlen] = need;
+            // Minimum need over the lookahead, then its running mean.
+            let m = self.r.iter().copied().fold(1.0, f64::min);
+            let slot = i % mlen;
+            self.m_sum += m - self.m[slot];
+            self.m[slot] = m;
+            let target = self.m_sum / mlen as f64;
+            self.gain = target.min(self.gain + (1.0 - self.gain) * self.release);
+            // Output frame i − latency.
+            let out = i as isize - self.latency() as isize;
+            for (c, v) in frame.iter_mut().enumerate() {
+                *v = if out >= 0 {
+                    (self.x_at(out as usize, c) * self.gain) as f32
+                } else {
+                    0.0
+                };
+            }
+            self.n += 1;
+        }
+    }
+}
+
+/// The master bus after the mix: gain, optional limiter, clip.
+pub struct MasterBus {
+    gain: crate::effects::Gain,
+    limiter: Option<Limiter>,
+    clip: Clip,
+}
+
+impl MasterBus {
+    pub fn new(
+        gain: f32,
+        limit_db: Option<f64>,
+        clip: Clip,
+        spec: crate::types::StreamSpec,
+    ) -> MasterBus {
+        MasterBus {
+            gain: crate::effects::Gain(gain),
+            limiter: limit_db.map(|db| Limiter::new(db, spec.sample_rate, spec.channels)),
+            clip,
+        }
+    }
+
+    /// Frames of delay the bus adds (the limiter's lookahead).
+    pub fn latency(&self) -> usize {
+        self.limiter.as_ref().map_or(0, Limiter::latency)
+    }
+}
+
+impl crate::effects::Processor for MasterBus {
+    fn process(&mut self, block: &mut Block) {
+        self.gain.process(block);
+        if let Some(l) = self.limiter.as_mut() {
+            l.process(block);
+        }
+        if self.clip == Clip::Hard {
+            block
+                .samples_mut()
+                .iter_mut()
+                .for_each(|v| *v = v.clamp(-1.0, 1.0));
+        }
+    }
+}

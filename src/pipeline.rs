@@ -14,11 +14,11 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::align::{AlignInfo, AlignSettings, Aligner};
 use crate::effects::{EffectChain, Processor};
 use crate::error::{SongError, Stage, StageError};
-use crate::mix::{Mixer, StemGain};
+use crate::mix::{MasterBus, Mixer, StemGain};
 use crate::output::wav::WavOut;
-use crate::plan::{SongPlan, StemPlan, VerifyLimits};
+use crate::plan::{Clip, SongPlan, StemPlan, VerifyLimits};
 use crate::source::{self, stem_key};
-use crate::types::{Block, Frames};
+use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::{self, Levels, Loudness, LoudnessMeter, StreamStats};
 
 /// Blocks in flight per stem channel; one more circulates in each worker.
@@ -133,9 +133,25 @@ pub fn render_song(
     }
     let infos: Vec<AlignInfo> = workers.iter().map(|w| w.aligner.info().clone()).collect();
     let master_path = dir.join("master.wav");
+    // Normalising or limiting needs a second pass: the mix is first written
+    // unclipped in float beside the master, then the bus runs over it.
+    let two_pass = song.master.normalize_lufs.is_some() || song.master.limit_true_peak_db.is_some();
+    let pre_path = dir.join("master.pre.wav");
+    let (first_path, first_spec, first_clip) = if two_pass {
+        (
+            &pre_path,
+            StreamSpec {
+                format: SampleFormat::Float,
+                ..spec
+            },
+            Clip::None,
+        )
+    } else {
+        (&master_path, spec, song.master.clip)
+    };
     let master_writer = WavOut::create(
-        &master_path,
-        spec,
+        first_path,
+        first_spec,
         song.dither,
         stem_key(song.seed, "master.wav"),
     )
@@ -145,7 +161,7 @@ pub fn render_song(
         .iter()
         .map(|s| StemGain::new(s, spec.channels))
         .collect();
-    let mixer = Mixer::new(gains, song.master.clip, block_size, spec.channels);
+    let mixer = Mixer::new(gains, first_clip, block_size, spec.channels);
 
     let failure = Failure {
         song: &song.id,
@@ -177,7 +193,8 @@ pub fn render_song(
             loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
             block: Block::new(spec.channels, block_size),
         };
-        master_result = run_master(master, inputs, target, &song.verify, &failure, progress);
+        let limits = (!two_pass).then_some(&song.verify);
+        master_result = run_master(master, inputs, target, limits, &failure, progress);
     });
 
     if let Some(e) = failure
@@ -190,7 +207,19 @@ pub fn render_song(
     if interrupt.load(Ordering::Relaxed) {
         return Err(fail(Stage::Mix, None, StageError::Cancelled));
     }
-    let master = master_result.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
+    let mut master = master_result.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
+    if two_pass {
+        master = master_pass(
+            song,
+            &pre_path,
+            &master_path,
+            &master,
+            block_size,
+            interrupt,
+        )
+        .map_err(|(stage, e)| fail(stage, None, e))?;
+        let _ = std::fs::remove_file(&pre_path);
+    }
     verify::check_header(&master_path, spec, target).map_err(|e| fail(Stage::Verify, None, e))?;
 
     // Every worker that returned no levels recorded why (handled above),
@@ -313,7 +342,7 @@ fn run_master(
     mut m: MasterStage,
     inputs: Vec<(Receiver<Block>, Sender<Block>)>,
     target: Frames,
-    limits: &VerifyLimits,
+    limits: Option<&VerifyLimits>,
     failure: &Failure<'_>,
     progress: &(dyn Fn(Frames) + Sync),
 ) -> Option<MasterOutcome> {
@@ -349,7 +378,10 @@ fn run_master(
         .stats
         .check_finite(channels as u16)
         .and_then(|_| m.stats.check_frames(target))
-        .and_then(|_| verify::check_master(&m.stats, &m.loudness.loudness(), limits));
+        .and_then(|_| match limits {
+            Some(l) => verify::check_master(&m.stats, &m.loudness.loudness(), l),
+            None => Ok(()),
+        });
     if let Err(e) = checks {
         failure.record(Stage::Verify, None, e);
         return None;
@@ -364,4 +396,99 @@ fn run_master(
         loudness: m.loudness.loudness(),
         file: "master.wav".into(),
     })
+}
+
+/// The second master pass: reads the unclipped float mix, applies the
+/// normalisation gain, the true-peak limiter and the clip, and writes the
+/// master in its final format, measuring it again. The limiter's latency is
+/// compensated, so the master still starts at sample 0 and has T frames.
+fn master_pass(
+    song: &SongPlan,
+    pre: &Path,
+    out: &Path,
+    first: &MasterOutcome,
+    block_size: usize,
+    interrupt: &AtomicBool,
+) -> Result<MasterOutcome, (Stage, StageError)> {
+    let spec = song.spec;
+    let target = song.target_frames().0;
+    let gain = match (song.master.normalize_lufs, first.loudness.lufs) {
+        (None, _) => 1.0,
+        (Some(want), Some(got)) => 10f64.powf((want - got) / 20.0),
+        (Some(_), None) => {
+            return Err((
+                Stage::Mix,
+                StageError::Invalid("cannot normalise the loudness of a silent master".into()),
+            ));
+        }
+    };
+    let mut bus = MasterBus::new(
+        gain as f32,
+        song.master.limit_true_peak_db,
+        song.master.clip,
+        spec,
+    );
+    let delay = bus.latency();
+    let mut reader =
+        hound::WavReader::open(pre).map_err(|e| (Stage::Mix, StageError::wav(pre, e)))?;
+    let mut samples = reader.samples::<f32>();
+    let mut writer = WavOut::create(out, spec, song.dither, stem_key(song.seed, "master.wav"))
+        .map_err(|e| (Stage::Write, e))?;
+    let mut stats = StreamStats::default();
+    let mut loudness = LoudnessMeter::new(spec.channels, spec.sample_rate);
+    let mut block = Block::new(spec.channels, block_size);
+    let (mut read, mut written) = (0u64, 0u64);
+    while written < target {
+        if interrupt.load(Ordering::Relaxed) {
+            return Err((Stage::Mix, StageError::Cancelled));
+        }
+        let frames = (target + delay as u64 - read).min(block_size as u64) as usize;
+        block.set_frames(frames);
+        for (k, v) in block.samples_mut().iter_mut().enumerate() {
+            let frame = read + (k / spec.channels as usize) as u64;
+            *v = if frame < target {
+                samples
+                    .next()
+                    .transpose()
+                    .map_err(|e| (Stage::Mix, StageError::wav(pre, e)))?
+                    .unwrap_or(0.0)
+            } else {
+                0.0
+            };
+        }
+        read += frames as u64;
+        bus.process(&mut block);
+        // Drop the limiter's first `delay` frames of latency.
+        let skip = (delay as u64)
+            .saturating_sub(read - frames as u64)
+            .min(frames as u64) as usize;
+        let keep = (frames - skip).min((target - written) as usize);
+        if keep == 0 {
+            continue;
+        }
+        if skip > 0 {
+            let ch = spec.channels as usize;
+            block
+                .samples_mut()
+                .copy_within(skip * ch..(skip + keep) * ch, 0);
+        }
+        block.set_frames(keep);
+        stats.update(&block);
+        loudness.update(&block);
+        writer.write(&block).map_err(|e| (Stage::Write, e))?;
+        written += keep as u64;
+    }
+    writer.finish().map_err(|e| (Stage::Write, e))?;
+    let outcome = MasterOutcome {
+        levels: stats.summary(),
+        clip_ratio: stats.clip_ratio(),
+        loudness: loudness.loudness(),
+        file: "master.wav".into(),
+    };
+    stats
+        .check_finite(spec.channels)
+        .and_then(|_| stats.check_frames(Frames(target)))
+        .and_then(|_| verify::check_master(&stats, &outcome.loudness, &song.verify))
+        .map_err(|e| (Stage::Verify, e))?;
+    Ok(outcome)
 }

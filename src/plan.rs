@@ -226,6 +226,10 @@ pub enum Clip {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MasterBus {
     pub clip: Clip,
+    /// Gain the master to this integrated loudness (a second pass).
+    pub normalize_lufs: Option<f64>,
+    /// True-peak ceiling of the lookahead limiter, dBTP.
+    pub limit_true_peak_db: Option<f64>,
 }
 
 /// Dither applied when writing integer PCM.

@@ -95,6 +95,40 @@ role = "melodic"
 gain = 1.0
 [songs.verify]
 max_clip_ratio = 1.0
+
+[[songs]]
+id = "limited"
+bpm = 120
+duration = 2.0
+channels = 2
+format = "pcm16"
+
+[songs.master]
+normalize_lufs = -8.0
+limit_true_peak_db = -1.0
+
+[[songs.stems]]
+name = "hot"
+source = { type = "tone", wave = "saw", freq = 220.0, amp = 0.9 }
+pan = 0.3
+
+[[songs.stems]]
+name = "kit"
+source = { type = "drums", amp = 1.0, hats = true }
+
+[[songs]]
+id = "normalized"
+bpm = 120
+duration = 2.0
+archive = ""
+verify = "broadcast"
+
+[songs.master]
+normalize_lufs = -23.0
+
+[[songs.stems]]
+name = "pad"
+source = { type = "tone", freq = 330.0, amp = 0.2 }
 "#;
 
 fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> std::process::Output {
@@ -135,7 +169,7 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
         .collect();
     assert_eq!(
         names.iter().filter(|n| n.ends_with(".wav")).count(),
-        8 + 3,
+        16,
         "{names:?}"
     );
     assert!(names.contains(&"stereo24/stereo24.zip".to_string()));
@@ -205,6 +239,68 @@ fn stereo_pcm_master_is_the_panned_sum_of_its_stems() {
         worst < 8.0 * lsb,
         "master differs from the stem sum by {worst}"
     );
+}
+
+/// Loudness of a written WAV, measured with the EBU R128 meter.
+fn measure(path: &Path) -> stemflow::verify::Loudness {
+    let (spec, x) = read_wav(path);
+    let mut meter = stemflow::verify::LoudnessMeter::new(spec.channels, spec.sample_rate);
+    let mut block = stemflow::types::Block::new(spec.channels, x.len() / spec.channels as usize);
+    block.samples_mut().copy_from_slice(&x);
+    meter.update(&block);
+    meter.loudness()
+}
+
+#[test]
+fn normalised_and_limited_masters_meet_their_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.toml"), EVERYTHING).unwrap();
+    let o = render(tmp.path(), "m.toml", "out", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = tmp.path().join("out");
+    // Normalised: −23 LUFS within 0.1 LU, still exactly T frames.
+    let (_, x) = read_wav(&out.join("normalized/master.wav"));
+    assert_eq!(x.len(), 96_000);
+    let l = measure(&out.join("normalized/master.wav"));
+    assert!((l.lufs.unwrap() + 23.0).abs() <= 0.1, "{l:?}");
+    // Limited (and pushed hard by normalisation): no true peak above −1 dBTP.
+    let (spec, x) = read_wav(&out.join("limited/master.wav"));
+    assert_eq!(x.len(), 2 * 96_000);
+    assert_eq!(spec.bits_per_sample, 16);
+    let l = measure(&out.join("limited/master.wav"));
+    assert!(l.true_peak_db.unwrap() <= -1.0, "{l:?}");
+    assert!(
+        l.lufs.unwrap() > -10.0,
+        "the limiter should only shave peaks: {l:?}"
+    );
+}
+
+#[test]
+fn limiter_passes_quiet_audio_unchanged_and_in_time() {
+    // Under the ceiling the limiter's gain is exactly 1: with its latency
+    // compensated, the master equals the unlimited one sample for sample.
+    let song = |limit: &str| {
+        format!(
+            "[[songs]]\nid = \"q\"\nbpm = 120\nduration = 1.0\narchive = \"\"\n{limit}\n[[songs.stems]]\nname = \"t\"\nsource = {{ type = \"tone\", freq = 1234.5, amp = 0.3 }}\n"
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("a.toml"), song("")).unwrap();
+    std::fs::write(
+        tmp.path().join("b.toml"),
+        song("[songs.master]\nlimit_true_peak_db = -1.0\n"),
+    )
+    .unwrap();
+    for (m, out) in [("a.toml", "a"), ("b.toml", "b")] {
+        let o = stemflow(
+            tmp.path(),
+            &["render", m, "--out", out, "--quiet", "--block-size", "777"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let (_, a) = read_wav(&tmp.path().join("a/q/master.wav"));
+    let (_, b) = read_wav(&tmp.path().join("b/q/master.wav"));
+    assert_eq!(a, b);
 }
 
 #[test]
