@@ -446,3 +446,33 @@ fn demo_renders_as_the_spec_describes() {
     entry.read_to_end(&mut bytes).unwrap();
     assert!(bytes == std::fs::read(song.join("master.wav")).unwrap());
 }
+
+#[test]
+fn tpdf_dither_moves_pcm16_by_at_most_one_lsb() {
+    let song = |dither: &str| {
+        format!(
+            "[[songs]]\nid = \"d\"\nbpm = 120\nduration = 1.0\nformat = \"pcm16\"\ndither = \"{dither}\"\narchive = \"\"\n\n[[songs.stems]]\nname = \"t\"\nsource = {{ type = \"tone\", freq = 441.0, amp = 0.25 }}\n"
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("a.toml"), song("tpdf")).unwrap();
+    std::fs::write(tmp.path().join("b.toml"), song("none")).unwrap();
+    for (m, out) in [("a.toml", "a"), ("b.toml", "b")] {
+        let o = stemflow(tmp.path(), &["render", m, "--out", out, "--quiet"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let lsb = 1.0 / 32768.0;
+    let (_, dithered) = read_wav(&tmp.path().join("a/d/stems/t.wav"));
+    let (_, plain) = read_wav(&tmp.path().join("b/d/stems/t.wav"));
+    let diffs: Vec<f32> = dithered.iter().zip(&plain).map(|(a, b)| (a - b) / lsb).collect();
+    assert!(diffs.iter().all(|d| d.abs() <= 1.0), "dither moved a sample by more than 1 LSB");
+    let changed = diffs.iter().filter(|d| **d != 0.0).count();
+    assert!(changed > diffs.len() / 10, "dither barely present: {changed} of {}", diffs.len());
+    let mean: f32 = diffs.iter().sum::<f32>() / diffs.len() as f32;
+    assert!(mean.abs() < 0.02, "dither is biased: {mean}");
+    // The undithered file is plain rounding of the float tone.
+    for (n, v) in plain.iter().enumerate().take(2000) {
+        let ideal = 0.25 * (2.0 * std::f64::consts::PI * 441.0 * n as f64 / 48000.0).sin();
+        assert_eq!(*v as f64, (ideal * 32768.0).round() / 32768.0, "frame {n}");
+    }
+}
