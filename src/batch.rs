@@ -293,6 +293,9 @@ impl RenderCtx<'_> {
         )?;
         warnings.extend(source_warnings(song, &outcome));
         let report = Report::new(song, self.reference, Some(&outcome), None, warnings);
+        let overview_path = tmp.join("overview.svg");
+        std::fs::write(&overview_path, crate::output::overview::svg(song, &outcome))
+            .map_err(io(&overview_path))?;
         let report_path = tmp.join("report.json");
         std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
         if let Some(name) = &song.archive {
@@ -303,6 +306,7 @@ impl RenderCtx<'_> {
                 .map(|s| (s.file.clone(), tmp.join(&s.file)))
                 .collect();
             entries.push(("master.wav".into(), tmp.join("master.wav")));
+            entries.push(("overview.svg".into(), overview_path.clone()));
             entries.push(("report.json".into(), report_path.clone()));
             let refs: Vec<(String, &Path)> = entries
                 .iter()
@@ -310,6 +314,12 @@ impl RenderCtx<'_> {
                 .collect();
             archive::write(&tmp.join(name), &refs, song.compression)
                 .map_err(|e| fail(Stage::Archive, e))?;
+            if !song.keep_files {
+                let stems = tmp.join("stems");
+                std::fs::remove_dir_all(&stems).map_err(io(&stems))?;
+                let master = tmp.join("master.wav");
+                std::fs::remove_file(&master).map_err(io(&master))?;
+            }
         }
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(fail(Stage::Output, StageError::Cancelled));

@@ -173,6 +173,7 @@ struct RawSong {
     bpm: f64,
     duration: Option<f64>,
     archive: Option<String>,
+    keep_files: Option<bool>,
     sample_rate: Option<u32>,
     format: Option<SampleFormat>,
     channels: Option<u16>,
@@ -671,6 +672,14 @@ impl Validator<'_> {
                 return Err(self.err(at, Some("reference.min_duration"), "must be a number > 0"));
             }
         }
+        let keep_files = raw.keep_files.unwrap_or(true);
+        if !keep_files && archive.is_none() {
+            return Err(self.err(
+                at,
+                Some("keep_files"),
+                "false needs an archive to keep the audio in",
+            ));
+        }
         let reference = raw.reference.map(|r| ReferencePlan {
             path: base_dir.join(r.path),
             sample_rate: r.sample_rate,
@@ -781,6 +790,7 @@ impl Validator<'_> {
                 },
             },
             archive,
+            keep_files,
             compression: raw
                 .compression
                 .or(defaults.compression)

@@ -15,6 +15,7 @@ use crate::align::{AlignInfo, AlignSettings, Aligner};
 use crate::effects::{EffectChain, Processor};
 use crate::error::{SongError, Stage, StageError};
 use crate::mix::{MasterBus, Mixer, StemGain};
+use crate::output::overview::Envelope;
 use crate::output::wav::WavOut;
 use crate::plan::{Clip, SongPlan, StemPlan, VerifyLimits};
 use crate::source::{self, stem_key};
@@ -53,6 +54,9 @@ pub struct MasterOutcome {
     #[serde(flatten)]
     pub loudness: Loudness,
     pub file: String,
+    /// Waveform envelope for the overview picture.
+    #[serde(skip)]
+    pub envelope: Envelope,
 }
 
 /// A rendered song's measurements (files are in the song folder).
@@ -60,6 +64,8 @@ pub struct MasterOutcome {
 pub struct SongOutcome {
     pub stems: Vec<StemOutcome>,
     pub master: MasterOutcome,
+    /// Waveform envelopes of the stems, for the overview picture.
+    pub stem_envelopes: Vec<Envelope>,
 }
 
 /// One stem's chain, owned by its worker thread.
@@ -69,6 +75,7 @@ struct StemWorker {
     effects: EffectChain,
     stats: StreamStats,
     loudness: LoudnessMeter,
+    envelope: Envelope,
     writer: WavOut,
     path: PathBuf,
 }
@@ -169,7 +176,7 @@ pub fn render_song(
         stop: AtomicBool::new(false),
         interrupt,
     };
-    let mut stem_levels: Vec<Option<(Levels, Loudness)>> = vec![None; workers.len()];
+    let mut stem_levels: Vec<Option<(Levels, Loudness, Envelope)>> = vec![None; workers.len()];
     let mut master_result = None;
     std::thread::scope(|scope| {
         let mut inputs = Vec::new();
@@ -191,6 +198,7 @@ pub fn render_song(
             writer: master_writer,
             stats: StreamStats::default(),
             loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
+            envelope: Envelope::new(target.0),
             block: Block::new(spec.channels, block_size),
         };
         let limits = (!two_pass).then_some(&song.verify);
@@ -224,22 +232,30 @@ pub fn render_song(
 
     // Every worker that returned no levels recorded why (handled above),
     // unless it was cancelled: then the song as a whole was cancelled.
-    let levels: Option<Vec<(Levels, Loudness)>> = stem_levels.into_iter().collect();
+    let levels: Option<Vec<(Levels, Loudness, Envelope)>> = stem_levels.into_iter().collect();
     let levels = levels.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
     let stems = song
         .stems
         .iter()
         .zip(infos)
         .zip(levels)
-        .map(|((stem, align), (levels, loudness))| StemOutcome {
-            name: stem.name.clone(),
-            align,
-            levels,
-            loudness,
-            file: format!("stems/{}.wav", stem.name),
+        .map(|((stem, align), (levels, loudness, envelope))| {
+            let outcome = StemOutcome {
+                name: stem.name.clone(),
+                align,
+                levels,
+                loudness,
+                file: format!("stems/{}.wav", stem.name),
+            };
+            (outcome, envelope)
         })
-        .collect();
-    Ok(SongOutcome { stems, master })
+        .unzip::<_, _, Vec<_>, Vec<_>>();
+    let (stems, stem_envelopes) = stems;
+    Ok(SongOutcome {
+        stems,
+        master,
+        stem_envelopes,
+    })
 }
 
 /// Opens a stem's source and builds its processors and writer.
@@ -272,6 +288,7 @@ fn build_stem(
         effects,
         stats: StreamStats::default(),
         loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
+        envelope: Envelope::new(song.target_frames().0),
         writer,
         path,
     })
@@ -286,7 +303,7 @@ fn run_stem(
     free: Receiver<Block>,
     full: Sender<Block>,
     failure: &Failure<'_>,
-) -> Option<(Levels, Loudness)> {
+) -> Option<(Levels, Loudness, Envelope)> {
     let name = w.name.clone();
     let step = |w: &mut StemWorker| -> Result<bool, (Stage, StageError)> {
         if failure.stopped() {
@@ -304,6 +321,7 @@ fn run_stem(
             .check_finite(spec.channels)
             .map_err(|e| (Stage::Verify, e))?;
         w.loudness.update(&block);
+        w.envelope.update(&block);
         w.writer.write(&block).map_err(|e| (Stage::Write, e))?;
         full.send(block)
             .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
@@ -316,7 +334,7 @@ fn run_stem(
             .map_err(|e| (Stage::Verify, e))?;
         w.writer.finish().map_err(|e| (Stage::Write, e))?;
         verify::check_header(&w.path, spec, target).map_err(|e| (Stage::Verify, e))?;
-        Ok::<_, (Stage, StageError)>((w.stats.summary(), w.loudness.loudness()))
+        Ok::<_, (Stage, StageError)>((w.stats.summary(), w.loudness.loudness(), w.envelope.clone()))
     })();
     match result {
         Ok(levels) => Some(levels),
@@ -333,6 +351,7 @@ struct MasterStage {
     writer: WavOut,
     stats: StreamStats,
     loudness: LoudnessMeter,
+    envelope: Envelope,
     block: Block,
 }
 
@@ -366,6 +385,7 @@ fn run_master(
         m.mixer.finish(&mut m.block);
         m.stats.update(&m.block);
         m.loudness.update(&m.block);
+        m.envelope.update(&m.block);
         if let Err(e) = m.writer.write(&m.block) {
             failure.record(Stage::Write, None, e);
             return None;
@@ -395,6 +415,7 @@ fn run_master(
         clip_ratio: m.stats.clip_ratio(),
         loudness: m.loudness.loudness(),
         file: "master.wav".into(),
+        envelope: m.envelope,
     })
 }
 
@@ -436,6 +457,7 @@ fn master_pass(
         .map_err(|e| (Stage::Write, e))?;
     let mut stats = StreamStats::default();
     let mut loudness = LoudnessMeter::new(spec.channels, spec.sample_rate);
+    let mut envelope = Envelope::new(target);
     let mut block = Block::new(spec.channels, block_size);
     let (mut read, mut written) = (0u64, 0u64);
     while written < target {
@@ -475,6 +497,7 @@ fn master_pass(
         block.set_frames(keep);
         stats.update(&block);
         loudness.update(&block);
+        envelope.update(&block);
         writer.write(&block).map_err(|e| (Stage::Write, e))?;
         written += keep as u64;
     }
@@ -484,6 +507,7 @@ fn master_pass(
         clip_ratio: stats.clip_ratio(),
         loudness: loudness.loudness(),
         file: "master.wav".into(),
+        envelope,
     };
     stats
         .check_finite(spec.channels)

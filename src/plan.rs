@@ -33,6 +33,8 @@ pub struct SongPlan {
     pub master: MasterBus,
     /// Archive file name inside the song folder, `None` for no archive.
     pub archive: Option<String>,
+    /// False: the WAVs end up only inside the archive.
+    pub keep_files: bool,
     pub compression: Compression,
     pub reference: Option<ReferencePlan>,
     pub timing: Timing,

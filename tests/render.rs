@@ -329,6 +329,7 @@ fn demo_renders_as_the_spec_describes() {
     let want: Vec<String> = [
         "audio_deliverables.zip",
         "master.wav",
+        "overview.svg",
         "report.json",
         "stems/bass.wav",
         "stems/bridge.wav",
@@ -430,6 +431,7 @@ fn demo_renders_as_the_spec_describes() {
         names,
         [
             "master.wav",
+            "overview.svg",
             "report.json",
             "stems/bass.wav",
             "stems/bridge.wav",
@@ -464,10 +466,21 @@ fn tpdf_dither_moves_pcm16_by_at_most_one_lsb() {
     let lsb = 1.0 / 32768.0;
     let (_, dithered) = read_wav(&tmp.path().join("a/d/stems/t.wav"));
     let (_, plain) = read_wav(&tmp.path().join("b/d/stems/t.wav"));
-    let diffs: Vec<f32> = dithered.iter().zip(&plain).map(|(a, b)| (a - b) / lsb).collect();
-    assert!(diffs.iter().all(|d| d.abs() <= 1.0), "dither moved a sample by more than 1 LSB");
+    let diffs: Vec<f32> = dithered
+        .iter()
+        .zip(&plain)
+        .map(|(a, b)| (a - b) / lsb)
+        .collect();
+    assert!(
+        diffs.iter().all(|d| d.abs() <= 1.0),
+        "dither moved a sample by more than 1 LSB"
+    );
     let changed = diffs.iter().filter(|d| **d != 0.0).count();
-    assert!(changed > diffs.len() / 10, "dither barely present: {changed} of {}", diffs.len());
+    assert!(
+        changed > diffs.len() / 10,
+        "dither barely present: {changed} of {}",
+        diffs.len()
+    );
     let mean: f32 = diffs.iter().sum::<f32>() / diffs.len() as f32;
     assert!(mean.abs() < 0.02, "dither is biased: {mean}");
     // The undithered file is plain rounding of the float tone.
@@ -475,4 +488,50 @@ fn tpdf_dither_moves_pcm16_by_at_most_one_lsb() {
         let ideal = 0.25 * (2.0 * std::f64::consts::PI * 441.0 * n as f64 / 48000.0).sin();
         assert_eq!(*v as f64, (ideal * 32768.0).round() / 32768.0, "frame {n}");
     }
+}
+
+#[test]
+fn overview_and_archive_only_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "[[songs]]\nid = \"z\"\nbpm = 120\nduration = 2.0\nkeep_files = false\n\n\
+                [[songs.sections]]\nname = \"intro\"\nbeats = 2\n\n[[songs.sections]]\nname = \"drop\"\nbeats = 2\n\n\
+                [[songs.stems]]\nname = \"kick\"\nsource = { type = \"drums\" }\n\n\
+                [[songs.stems]]\nname = \"pad\"\nsource = { type = \"tone\", freq = 220.0, length = 1.0 }\n";
+    std::fs::write(tmp.path().join("m.toml"), text).unwrap();
+    let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = tmp.path().join("out/z");
+    // keep_files = false: the audio lives only in the archive.
+    let names: Vec<String> = files(&dir)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(names, ["overview.svg", "report.json", "z.zip"]);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(dir.join("z.zip")).unwrap()).unwrap();
+    let mut inside: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+    inside.sort();
+    assert_eq!(
+        inside,
+        [
+            "master.wav",
+            "overview.svg",
+            "report.json",
+            "stems/kick.wav",
+            "stems/pad.wav"
+        ]
+    );
+    let mut wav = Vec::new();
+    zip.by_name("stems/pad.wav")
+        .unwrap()
+        .read_to_end(&mut wav)
+        .unwrap();
+    let r = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    assert_eq!(r.duration(), 96_000);
+    // The overview names the sections and the stems, and draws every lane.
+    let svg = std::fs::read_to_string(dir.join("overview.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for word in [">intro<", ">drop<", ">kick<", ">pad<", ">master<", "LUFS"] {
+        assert!(svg.contains(word), "overview lacks {word}");
+    }
+    assert_eq!(svg.matches("<path ").count(), 3);
 }

@@ -2,6 +2,7 @@
 //! and the run's summary.
 
 pub mod archive;
+pub mod overview;
 pub mod wav;
 
 use serde::{Deserialize, Serialize};

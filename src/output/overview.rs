@@ -1,0 +1,194 @@
+//! `overview.svg`: the master's waveform envelope under the song's section
+//! layout, one lane per stem, and the loudness figures. Drawn from per-column
+//! peaks gathered while rendering, so it costs a fixed amount of memory
+//! whatever the song's length.
+
+use std::fmt::Write;
+
+use crate::pipeline::SongOutcome;
+use crate::plan::SongPlan;
+use crate::types::Block;
+
+/// Columns of the envelope (one SVG x unit each).
+pub const COLUMNS: usize = 1000;
+
+/// Minimum and maximum sample of each column of a stream.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    target: u64,
+    pos: u64,
+    cols: Vec<(f32, f32)>,
+}
+
+impl Envelope {
+    /// An empty envelope for a stream of `target` frames.
+    pub fn new(target: u64) -> Envelope {
+        Envelope {
+            target: target.max(1),
+            pos: 0,
+            cols: vec![(0.0, 0.0); COLUMNS],
+        }
+    }
+
+    /// Adds one block (all channels fold into one lane).
+    pub fn update(&mut self, block: &Block) {
+        let ch = block.channels();
+        for frame in block.samples().chunks_exact(ch) {
+            let col = ((self.pos as u128 * COLUMNS as u128) / self.target as u128)
+                .min(COLUMNS as u128 - 1) as usize;
+            let c = &mut self.cols[col];
+            for v in frame {
+                if v.is_finite() {
+                    c.0 = c.0.min(*v);
+                    c.1 = c.1.max(*v);
+                }
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// An SVG path of the envelope filling a lane of `height` at `y`.
+    fn path(&self, x0: f64, y: f64, height: f64, scale: f64) -> String {
+        let mid = y + height / 2.0;
+        let amp = |v: f32| (v as f64 * scale).clamp(-1.0, 1.0) * height / 2.0;
+        let mut d = String::new();
+        for (i, (_, hi)) in self.cols.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.2} ",
+                if i == 0 { "M" } else { "L" },
+                x0 + i as f64,
+                mid - amp(*hi)
+            );
+        }
+        for (i, (lo, _)) in self.cols.iter().enumerate().rev() {
+            let _ = write!(d, "L{:.1},{:.2} ", x0 + i as f64, mid - amp(*lo));
+        }
+        d.push('Z');
+        d
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn fig(v: Option<f64>, unit: &str) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.1} {unit}"))
+}
+
+/// The overview picture of a rendered song.
+pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
+    let (left, width) = (130.0, COLUMNS as f64);
+    let master_h = 180.0;
+    let lane_h = 56.0;
+    let top = 70.0;
+    let height = top + master_h + 20.0 + lane_h * outcome.stems.len() as f64 + 30.0;
+    let total = left + width + 20.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="{height}" viewBox="0 0 {total} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#fbfbfb"/>"##);
+    let m = &outcome.master;
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="22" font-size="16" font-weight="bold">{} — {:.2} s, {} Hz, {} ch, {}</text>"#,
+        esc(&song.id),
+        song.duration,
+        song.spec.sample_rate,
+        song.spec.channels,
+        song.spec.format.name()
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="42">master: {} integrated, {} true peak, LRA {}, peak {:.3}, RMS {:.3}, clip ratio {:.5}</text>"#,
+        fig(m.loudness.lufs, "LUFS"),
+        fig(m.loudness.true_peak_db, "dBTP"),
+        fig(m.loudness.loudness_range, "LU"),
+        m.levels.peak,
+        m.levels.rms,
+        m.clip_ratio
+    );
+    // Section boundaries across all lanes, names on top.
+    let frames = song.target_frames().0.max(1) as f64;
+    for sec in &song.timing.sections {
+        let x = left + sec.start_frame as f64 / frames * width;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#999" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#555">{}</text>"##,
+            top - 12.0,
+            height - 25.0,
+            x + 3.0,
+            top - 2.0,
+            esc(&sec.name)
+        );
+    }
+    let lane = |s: &mut String,
+                y: f64,
+                h: f64,
+                label: &str,
+                sub: &str,
+                env: &Envelope,
+                color: &str| {
+        let _ = writeln!(
+            s,
+            r##"<rect x="{left}" y="{y}" width="{width}" height="{h}" fill="#fff" stroke="#ddd"/><line x1="{left}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="#eee"/>"##,
+            y + h / 2.0,
+            left + width,
+            y + h / 2.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<path d="{}" fill="{color}" stroke="none"/>"#,
+            env.path(left, y, h, 1.0)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{:.1}" font-weight="bold">{}</text>"#,
+            y + h / 2.0 - 2.0,
+            esc(label)
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="10" y="{:.1}" fill="#666" font-size="11">{}</text>"##,
+            y + h / 2.0 + 13.0,
+            esc(sub)
+        );
+    };
+    lane(
+        &mut s,
+        top,
+        master_h,
+        "master",
+        &fig(m.loudness.lufs, "LUFS"),
+        &outcome.master.envelope,
+        "#2b6cb0",
+    );
+    for (i, (st, env)) in outcome
+        .stems
+        .iter()
+        .zip(&outcome.stem_envelopes)
+        .enumerate()
+    {
+        let y = top + master_h + 20.0 + i as f64 * lane_h;
+        let sub = format!("{} · {}", st.align.strategy, fig(st.loudness.lufs, "LUFS"));
+        lane(&mut s, y, lane_h - 6.0, &st.name, &sub, env, "#718096");
+    }
+    let secs = song.duration;
+    for k in 0..=10 {
+        let x = left + width * k as f64 / 10.0;
+        let _ = writeln!(
+            s,
+            r##"<text x="{x:.1}" y="{:.1}" fill="#555" text-anchor="middle">{:.1} s</text>"##,
+            height - 8.0,
+            secs * k as f64 / 10.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
