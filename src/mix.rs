@@ -64,60 +64,6 @@ impl Mixer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::{AlignMode, SourceSpec};
-
-    fn stem(gain: f64, pan: f64) -> StemPlan {
-        StemPlan {
-            name: "x".into(),
-            source: SourceSpec::Silence { length: None },
-            align: AlignMode::Auto,
-            rhythmic: false,
-            gain,
-            pan,
-            effects: vec![],
-            crossfade_ms: 50.0,
-            fade_ms: 10.0,
-        }
-    }
-
-    #[test]
-    fn pan_law_is_constant_power() {
-        for pan in [-1.0, -0.3, 0.0, 0.5, 1.0] {
-            let g = StemGain::new(&stem(1.0, pan), 2).0;
-            assert!((g[0] * g[0] + g[1] * g[1] - 1.0).abs() < 1e-12);
-        }
-        let hard_left = StemGain::new(&stem(0.5, -1.0), 2).0;
-        assert!((hard_left[0] - 0.5).abs() < 1e-12 && hard_left[1].abs() < 1e-12);
-    }
-
-    #[test]
-    fn sums_with_gains_and_clips() {
-        let mut m = Mixer::new(
-            vec![
-                StemGain::new(&stem(0.5, 0.0), 1),
-                StemGain::new(&stem(2.0, 0.0), 1),
-            ],
-            Clip::Hard,
-            4,
-            1,
-        );
-        let mut a = Block::new(1, 3);
-        a.samples_mut().copy_from_slice(&[1.0, -1.0, 0.2]);
-        let mut b = Block::new(1, 3);
-        b.samples_mut().copy_from_slice(&[0.1, -0.5, 0.3]);
-        m.begin(3, 1);
-        m.add(0, &a);
-        m.add(1, &b);
-        let mut out = Block::new(1, 3);
-        m.finish(&mut out);
-        let want = |a: f32, b: f32| (0.5 * a as f64 + 2.0 * b as f64).clamp(-1.0, 1.0) as f32;
-        assert_eq!(out.samples(), &[want(1.0, 0.1), -1.0, want(0.2, 0.3)][..]);
-    }
-}
-
 /// Taps each side of the true-peak interpolator.
 const TP_HALF: usize = 8;
 
@@ -291,5 +237,59 @@ impl crate::effects::Processor for MasterBus {
                 .iter_mut()
                 .for_each(|v| *v = v.clamp(-1.0, 1.0));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{AlignMode, SourceSpec};
+
+    fn stem(gain: f64, pan: f64) -> StemPlan {
+        StemPlan {
+            name: "x".into(),
+            source: SourceSpec::Silence { length: None },
+            align: AlignMode::Auto,
+            rhythmic: false,
+            gain,
+            pan,
+            effects: vec![],
+            crossfade_ms: 50.0,
+            fade_ms: 10.0,
+        }
+    }
+
+    #[test]
+    fn pan_law_is_constant_power() {
+        for pan in [-1.0, -0.3, 0.0, 0.5, 1.0] {
+            let g = StemGain::new(&stem(1.0, pan), 2).0;
+            assert!((g[0] * g[0] + g[1] * g[1] - 1.0).abs() < 1e-12);
+        }
+        let hard_left = StemGain::new(&stem(0.5, -1.0), 2).0;
+        assert!((hard_left[0] - 0.5).abs() < 1e-12 && hard_left[1].abs() < 1e-12);
+    }
+
+    #[test]
+    fn sums_with_gains_and_clips() {
+        let mut m = Mixer::new(
+            vec![
+                StemGain::new(&stem(0.5, 0.0), 1),
+                StemGain::new(&stem(2.0, 0.0), 1),
+            ],
+            Clip::Hard,
+            4,
+            1,
+        );
+        let mut a = Block::new(1, 3);
+        a.samples_mut().copy_from_slice(&[1.0, -1.0, 0.2]);
+        let mut b = Block::new(1, 3);
+        b.samples_mut().copy_from_slice(&[0.1, -0.5, 0.3]);
+        m.begin(3, 1);
+        m.add(0, &a);
+        m.add(1, &b);
+        let mut out = Block::new(1, 3);
+        m.finish(&mut out);
+        let want = |a: f32, b: f32| (0.5 * a as f64 + 2.0 * b as f64).clamp(-1.0, 1.0) as f32;
+        assert_eq!(out.samples(), &[want(1.0, 0.1), -1.0, want(0.2, 0.3)][..]);
     }
 }

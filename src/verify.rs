@@ -193,15 +193,13 @@ pub fn check_master(
             }
         }
     }
-    if let (Some(max), Some(tp)) = (limits.max_true_peak_db, loudness.true_peak_db) {
-        if tp > max {
-            return Err(StageError::Check {
-                check: "true_peak",
-                detail: format!(
-                    "master true peak is {tp:.2} dBTP, above the ceiling of {max} dBTP"
-                ),
-            });
-        }
+    if let (Some(max), Some(tp)) = (limits.max_true_peak_db, loudness.true_peak_db)
+        && tp > max
+    {
+        return Err(StageError::Check {
+            check: "true_peak",
+            detail: format!("master true peak is {tp:.2} dBTP, above the ceiling of {max} dBTP"),
+        });
     }
     if stats.clip_ratio() > limits.max_clip_ratio {
         return Err(StageError::Check {

@@ -163,7 +163,7 @@ fn song_failure(bad_song: &str, setup: impl Fn(&Path), want: &[&str], allowed: &
     assert_eq!(report["status"], "failed");
     assert_eq!(
         files(&d.join("out/good")).len(),
-        4,
+        5,
         "the good song is complete"
     );
 }
@@ -392,7 +392,7 @@ fn write_failure_mid_song_fails_only_that_song() {
     );
     let report = std::fs::read_to_string(d.join("out/bad/report.json")).unwrap();
     assert!(report.contains("File too large"), "{report}");
-    assert_eq!(files(&d.join("out/good")).len(), 4);
+    assert_eq!(files(&d.join("out/good")).len(), 5);
 }
 
 #[test]

@@ -71,7 +71,11 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
     assert_eq!(songs.len(), 100);
     assert!(songs.iter().all(|s| s["status"] == "ok"));
     let full = tree(&d.join("j2"));
-    assert_eq!(full.len(), 100 * 5, "2 stems, master, report, zip per song");
+    assert_eq!(
+        full.len(),
+        100 * 6,
+        "2 stems, master, overview, report, zip per song"
+    );
 
     let o = render(d, "j1", &["--jobs", "1"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -211,7 +215,7 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
             // A song folder that exists is complete.
             assert_eq!(
                 files(&dir).len(),
-                5,
+                6,
                 "long-{i} is partial: {:?}",
                 files(&dir)
             );

@@ -346,8 +346,8 @@ fn bad_files_fail_only_their_song() {
     assert_eq!(report(&out, "good")["status"], "ok");
     assert_eq!(
         files(&out.join("good")).len(),
-        4,
-        "good song complete: 1 stem, master, report, zip"
+        5,
+        "good song complete: 1 stem, master, overview, report, zip"
     );
     for (i, (file, want)) in cases.iter().enumerate() {
         let id = format!("bad{i}");
