@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::StageError;
 use crate::plan::{ReferencePlan, VerifyLimits};
 use crate::source::file::{self, FileInfo};
-use crate::types::{Block, Frames, SampleFormat, StreamSpec};
+use crate::types::{Block, Frames, StreamSpec};
 
 /// Level at or above which a master sample counts as clipped.
 pub const CLIP_LEVEL: f32 = 0.99;
@@ -224,44 +224,39 @@ pub fn check_master(
     Ok(())
 }
 
-/// Re-reads a written WAV's header and checks it describes `spec` and
-/// `frames` exactly.
+/// Re-reads a written WAV's (or RF64's) header and checks it describes
+/// `spec` and `frames` exactly.
 pub fn check_header(path: &Path, spec: StreamSpec, frames: Frames) -> Result<(), StageError> {
-    let reader = hound::WavReader::open(path).map_err(|e| StageError::wav(path, e))?;
-    let h = reader.spec();
-    let want_format = match spec.format {
-        SampleFormat::Float => hound::SampleFormat::Float,
-        _ => hound::SampleFormat::Int,
-    };
+    let h = crate::output::wav::read_header(path)?;
     let mismatch = |what: &str, got: String, want: String| StageError::Check {
         check: "header",
         detail: format!("{}: {what} is {got}, expected {want}", path.display()),
     };
-    if h.sample_rate != spec.sample_rate {
+    if h.spec.sample_rate != spec.sample_rate {
         return Err(mismatch(
             "sample rate",
-            h.sample_rate.to_string(),
+            h.spec.sample_rate.to_string(),
             spec.sample_rate.to_string(),
         ));
     }
-    if h.channels != spec.channels {
+    if h.spec.channels != spec.channels {
         return Err(mismatch(
             "channel count",
-            h.channels.to_string(),
+            h.spec.channels.to_string(),
             spec.channels.to_string(),
         ));
     }
-    if h.bits_per_sample != spec.format.bits() || h.sample_format != want_format {
+    if h.spec.format != spec.format {
         return Err(mismatch(
             "format",
-            format!("{:?} {} bit", h.sample_format, h.bits_per_sample),
+            h.spec.format.name().to_string(),
             spec.format.name().to_string(),
         ));
     }
-    if reader.duration() as u64 != frames.0 {
+    if h.frames != frames {
         return Err(mismatch(
             "frame count",
-            reader.duration().to_string(),
+            h.frames.to_string(),
             frames.to_string(),
         ));
     }

@@ -1,25 +1,46 @@
 //! WAV writing: float, 24- and 16-bit PCM, with seeded TPDF dither on the
 //! integer formats so the bytes depend only on the audio, never on how it
 //! was split into blocks.
+//!
+//! The header always reserves a 28-byte `JUNK` chunk after `WAVE`: when the
+//! file outgrows the 32-bit RIFF size fields it is turned in place into an
+//! RF64 file (EBU Tech 3306) whose `ds64` chunk takes that space, instead of
+//! silently wrapping the sizes. Readers that do not know `JUNK` skip it, as
+//! the RIFF rules say.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::StageError;
 use crate::plan::Dither;
 use crate::source::uniform;
-use crate::types::{Block, SampleFormat, StreamSpec};
+use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 
-/// Streams blocks into a WAV file.
+/// Sizes above this do not fit a RIFF header's 32-bit fields.
+pub const RIFF_LIMIT: u64 = u32::MAX as u64;
+/// Bytes before the sample data: RIFF/WAVE (12), JUNK/ds64 (8 + 28), fmt
+/// (8 + 16 or 40), data header (8).
+const DS64_BODY: u32 = 28;
+
+const GUID_TAIL: [u8; 14] = [
+    0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+];
+
+/// Streams blocks into a WAV (or RF64) file.
 pub struct WavOut {
     path: PathBuf,
-    writer: hound::WavWriter<BufWriter<File>>,
-    format: SampleFormat,
+    file: BufWriter<File>,
+    spec: StreamSpec,
     /// Dither stream key, `None` when not dithering.
     dither: Option<u64>,
     /// Samples written so far (the dither counter).
     written: u64,
+    /// Conversion buffer, reused for every block.
+    bytes: Vec<u8>,
+    data_start: u64,
+    /// Above this RIFF size the file becomes RF64 (lowered only in tests).
+    rf64_threshold: u64,
 }
 
 impl WavOut {
@@ -31,60 +52,301 @@ impl WavOut {
         dither: Dither,
         dither_key: u64,
     ) -> Result<WavOut, StageError> {
-        let wav_spec = hound::WavSpec {
-            channels: spec.channels,
-            sample_rate: spec.sample_rate,
-            bits_per_sample: spec.format.bits(),
-            sample_format: match spec.format {
-                SampleFormat::Float => hound::SampleFormat::Float,
-                _ => hound::SampleFormat::Int,
-            },
-        };
-        let writer =
-            hound::WavWriter::create(path, wav_spec).map_err(|e| StageError::wav(path, e))?;
+        WavOut::with_rf64_threshold(path, spec, dither, dither_key, RIFF_LIMIT)
+    }
+
+    /// As [`WavOut::create`], switching to RF64 above `threshold` bytes.
+    pub fn with_rf64_threshold(
+        path: &Path,
+        spec: StreamSpec,
+        dither: Dither,
+        dither_key: u64,
+        threshold: u64,
+    ) -> Result<WavOut, StageError> {
+        let io = |e| StageError::io(path, e);
+        let mut file = BufWriter::new(File::create(path).map_err(io)?);
+        let fmt = fmt_chunk(spec);
+        let mut h = Vec::with_capacity(100);
+        h.extend_from_slice(b"RIFF\0\0\0\0WAVE");
+        h.extend_from_slice(b"JUNK");
+        h.extend_from_slice(&DS64_BODY.to_le_bytes());
+        h.extend_from_slice(&[0; DS64_BODY as usize]);
+        h.extend_from_slice(b"fmt ");
+        h.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+        h.extend_from_slice(&fmt);
+        h.extend_from_slice(b"data\0\0\0\0");
+        file.write_all(&h).map_err(io)?;
         Ok(WavOut {
             path: path.to_path_buf(),
-            writer,
-            format: spec.format,
+            file,
+            spec,
             dither: (spec.format != SampleFormat::Float && dither == Dither::Tpdf)
                 .then_some(dither_key),
             written: 0,
+            bytes: Vec::new(),
+            data_start: h.len() as u64,
+            rf64_threshold: threshold,
         })
     }
 
     /// Appends a block.
     pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
-        let result = match self.format {
-            SampleFormat::Float => block
-                .samples()
-                .iter()
-                .try_for_each(|v| self.writer.write_sample(*v)),
-            SampleFormat::Pcm24 | SampleFormat::Pcm16 => {
-                let bits = self.format.bits();
+        self.bytes.clear();
+        match self.spec.format {
+            SampleFormat::Float => {
+                for v in block.samples() {
+                    self.bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            format => {
+                let bits = format.bits();
                 let scale = (1i64 << (bits - 1)) as f64;
                 let (lo, hi) = (-scale, scale - 1.0);
-                let mut n = self.written;
-                let dither = self.dither;
-                block.samples().iter().try_for_each(|v| {
-                    let d = dither.map_or(0.0, |key| {
+                for (k, v) in block.samples().iter().enumerate() {
+                    let n = self.written + k as u64;
+                    let d = self.dither.map_or(0.0, |key| {
                         // Sum of two uniforms in [-½, ½) LSB: triangular, ±1 LSB.
                         0.5 * (uniform(key, 2 * n) + uniform(key, 2 * n + 1))
                     });
-                    n += 1;
                     let q = (*v as f64 * scale + d).round().clamp(lo, hi) as i32;
-                    self.writer.write_sample(q)
-                })
+                    let le = q.to_le_bytes();
+                    self.bytes.extend_from_slice(&le[..bits as usize / 8]);
+                }
             }
-        };
+        }
         self.written += block.samples().len() as u64;
-        result.map_err(|e| StageError::wav(&self.path, e))
+        self.file
+            .write_all(&self.bytes)
+            .map_err(|e| StageError::io(&self.path, e))
     }
 
-    /// Writes the final header and closes the file.
-    pub fn finish(self) -> Result<(), StageError> {
-        let path = self.path;
-        self.writer
-            .finalize()
-            .map_err(|e| StageError::wav(&path, e))
+    /// Writes the final sizes (as RF64 if they need 64 bits) and closes.
+    pub fn finish(mut self) -> Result<(), StageError> {
+        let io = |e| StageError::io(&self.path, e);
+        let data = self.written * self.spec.format.bits() as u64 / 8;
+        if data % 2 == 1 {
+            self.file.write_all(&[0]).map_err(io)?; // RIFF pad byte
+        }
+        let riff = self.data_start - 8 + data + data % 2;
+        let frames = self.written / self.spec.channels as u64;
+        // Everything buffered goes out before the header is patched.
+        self.file.flush().map_err(io)?;
+        let f = self.file.get_mut();
+        if riff > self.rf64_threshold {
+            f.seek(SeekFrom::Start(0)).map_err(io)?;
+            f.write_all(b"RF64").map_err(io)?;
+            f.write_all(&u32::MAX.to_le_bytes()).map_err(io)?;
+            f.seek(SeekFrom::Start(12)).map_err(io)?;
+            let mut ds64 = Vec::with_capacity(36);
+            ds64.extend_from_slice(b"ds64");
+            ds64.extend_from_slice(&DS64_BODY.to_le_bytes());
+            ds64.extend_from_slice(&riff.to_le_bytes());
+            ds64.extend_from_slice(&data.to_le_bytes());
+            ds64.extend_from_slice(&frames.to_le_bytes());
+            ds64.extend_from_slice(&0u32.to_le_bytes()); // no table
+            f.write_all(&ds64).map_err(io)?;
+            f.seek(SeekFrom::Start(self.data_start - 4)).map_err(io)?;
+            f.write_all(&u32::MAX.to_le_bytes()).map_err(io)?;
+        } else {
+            f.seek(SeekFrom::Start(4)).map_err(io)?;
+            f.write_all(&(riff as u32).to_le_bytes()).map_err(io)?;
+            f.seek(SeekFrom::Start(self.data_start - 4)).map_err(io)?;
+            f.write_all(&(data as u32).to_le_bytes()).map_err(io)?;
+        }
+        self.file.flush().map_err(io)?;
+        self.file.get_ref().sync_data().map_err(io)
+    }
+}
+
+/// The `fmt ` body: plain PCM for 16 bits, WAVE_FORMAT_EXTENSIBLE (as hound
+/// writes it) for 24-bit and float.
+fn fmt_chunk(spec: StreamSpec) -> Vec<u8> {
+    let bits = spec.format.bits();
+    let block_align = spec.channels * bits / 8;
+    let mut b = Vec::with_capacity(40);
+    let tag: u16 = if spec.format == SampleFormat::Pcm16 {
+        1
+    } else {
+        0xFFFE
+    };
+    b.extend_from_slice(&tag.to_le_bytes());
+    b.extend_from_slice(&spec.channels.to_le_bytes());
+    b.extend_from_slice(&spec.sample_rate.to_le_bytes());
+    b.extend_from_slice(&(spec.sample_rate * block_align as u32).to_le_bytes());
+    b.extend_from_slice(&block_align.to_le_bytes());
+    b.extend_from_slice(&bits.to_le_bytes());
+    if tag == 0xFFFE {
+        b.extend_from_slice(&22u16.to_le_bytes());
+        b.extend_from_slice(&bits.to_le_bytes());
+        let mask: u32 = if spec.channels == 1 { 0x4 } else { 0x3 };
+        b.extend_from_slice(&mask.to_le_bytes());
+        let sub: u16 = if spec.format == SampleFormat::Float {
+            3
+        } else {
+            1
+        };
+        b.extend_from_slice(&sub.to_le_bytes());
+        b.extend_from_slice(&GUID_TAIL);
+    }
+    b
+}
+
+/// What a WAV or RF64 header says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WavHeader {
+    pub spec: StreamSpec,
+    pub frames: Frames,
+    pub rf64: bool,
+}
+
+/// Reads a WAV or RF64 header (the chunks up to `data`).
+pub fn read_header(path: &Path) -> Result<WavHeader, StageError> {
+    let bad = |m: &str| StageError::Invalid(format!("{}: {m}", path.display()));
+    let io = |e| StageError::io(path, e);
+    let mut f = std::io::BufReader::new(File::open(path).map_err(io)?);
+    let mut head = [0u8; 12];
+    f.read_exact(&mut head).map_err(io)?;
+    let rf64 = match &head[..4] {
+        b"RIFF" => false,
+        b"RF64" => true,
+        _ => return Err(bad("not a RIFF/RF64 file")),
+    };
+    if &head[8..12] != b"WAVE" {
+        return Err(bad("not a WAVE file"));
+    }
+    let (mut ds64_data, mut fmt) = (None, None);
+    loop {
+        let mut ch = [0u8; 8];
+        f.read_exact(&mut ch).map_err(io)?;
+        let len = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]) as u64;
+        match &ch[..4] {
+            b"ds64" => {
+                let mut body = [0u8; 24];
+                f.read_exact(&mut body).map_err(io)?;
+                // A fixed 8-byte slice of a 24-byte array: the conversion cannot fail.
+                ds64_data = Some(u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")));
+                f.seek_relative(len as i64 - 24 + (len % 2) as i64)
+                    .map_err(io)?;
+            }
+            b"fmt " => {
+                let mut body = vec![0u8; len as usize];
+                f.read_exact(&mut body).map_err(io)?;
+                if body.len() < 16 {
+                    return Err(bad("fmt chunk too short"));
+                }
+                let u16_at = |i: usize| u16::from_le_bytes([body[i], body[i + 1]]);
+                let mut tag = u16_at(0);
+                if tag == 0xFFFE && body.len() >= 26 {
+                    tag = u16_at(24);
+                }
+                let bits = u16_at(14);
+                let format = match (tag, bits) {
+                    (3, 32) => SampleFormat::Float,
+                    (1, 24) => SampleFormat::Pcm24,
+                    (1, 16) => SampleFormat::Pcm16,
+                    _ => {
+                        return Err(bad(&format!(
+                            "format tag {tag} with {bits} bits is not one stemflow writes"
+                        )));
+                    }
+                };
+                let rate = u32::from_le_bytes(body[4..8].try_into().expect("4 bytes"));
+                fmt = Some(StreamSpec {
+                    sample_rate: rate,
+                    channels: u16_at(2),
+                    format,
+                });
+                if len % 2 == 1 {
+                    f.seek_relative(1).map_err(io)?;
+                }
+            }
+            b"data" => {
+                let spec = fmt.ok_or_else(|| bad("data before fmt"))?;
+                let bytes = match (rf64, ds64_data) {
+                    (true, Some(d)) if len == u32::MAX as u64 => d,
+                    (true, None) => return Err(bad("RF64 without a ds64 chunk")),
+                    _ => len,
+                };
+                let frame_bytes = spec.channels as u64 * spec.format.bits() as u64 / 8;
+                return Ok(WavHeader {
+                    spec,
+                    frames: Frames(bytes / frame_bytes.max(1)),
+                    rf64,
+                });
+            }
+            _ => f.seek_relative(len as i64 + (len % 2) as i64).map_err(io)?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, spec: StreamSpec, threshold: u64, frames: usize) {
+        let mut w = WavOut::with_rf64_threshold(path, spec, Dither::Tpdf, 9, threshold).unwrap();
+        let mut b = Block::new(spec.channels, frames);
+        for (i, v) in b.samples_mut().iter_mut().enumerate() {
+            *v = ((i * 37) % 200) as f32 / 100.0 - 1.0;
+        }
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn every_format_reads_back_with_hound_and_our_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [
+            SampleFormat::Float,
+            SampleFormat::Pcm24,
+            SampleFormat::Pcm16,
+        ] {
+            for channels in [1u16, 2] {
+                let spec = StreamSpec {
+                    sample_rate: 44100,
+                    channels,
+                    format,
+                };
+                let p = dir.path().join("x.wav");
+                write(&p, spec, RIFF_LIMIT, 1001);
+                let r = hound::WavReader::open(&p).unwrap();
+                assert_eq!(r.duration(), 1001);
+                assert_eq!(
+                    (
+                        r.spec().channels,
+                        r.spec().sample_rate,
+                        r.spec().bits_per_sample
+                    ),
+                    (channels, 44100, format.bits())
+                );
+                let h = read_header(&p).unwrap();
+                assert_eq!((h.spec, h.frames, h.rf64), (spec, Frames(1001), false));
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_past_the_threshold_becomes_rf64_with_the_same_audio() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StreamSpec {
+            sample_rate: 48000,
+            channels: 2,
+            format: SampleFormat::Pcm24,
+        };
+        let (small, big) = (dir.path().join("riff.wav"), dir.path().join("rf64.wav"));
+        write(&small, spec, RIFF_LIMIT, 777);
+        write(&big, spec, 1000, 777);
+        let h = read_header(&big).unwrap();
+        assert_eq!((h.spec, h.frames, h.rf64), (spec, Frames(777), true));
+        let (a, b) = (std::fs::read(&small).unwrap(), std::fs::read(&big).unwrap());
+        assert_eq!(&b[..4], b"RF64");
+        assert_eq!(&b[4..8], &[0xFF; 4]);
+        assert_eq!(&b[12..16], b"ds64");
+        let data = 777 * 2 * 3u64;
+        assert_eq!(u64::from_le_bytes(b[28..36].try_into().unwrap()), data);
+        assert_eq!(u64::from_le_bytes(b[36..44].try_into().unwrap()), 777);
+        // Same length, same fmt and samples: only the size fields differ.
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a[a.len() - data as usize..], b[b.len() - data as usize..]);
     }
 }
