@@ -12,7 +12,7 @@ use crate::pipeline::{self, RenderOptions, SongOutcome};
 use crate::plan::{Plan, SongPlan};
 use crate::progress::{Progress, SongBar};
 use crate::types::Frames;
-use crate::verify::{self, ReferenceInfo};
+use crate::verify::{self, Loudness, ReferenceInfo};
 
 /// Prefix of the temporary song folders inside OUT.
 pub const TMP_PREFIX: &str = ".stemflow-tmp-";
@@ -109,6 +109,8 @@ fn not_started(song: &SongPlan, why: &str) -> SongSummary {
         status: Status::Skipped,
         seconds: 0.0,
         duration: song.duration,
+        lufs: None,
+        true_peak_db: None,
         errors: vec![why.to_string()],
     }
 }
@@ -158,6 +160,8 @@ fn render_one(
         status,
         seconds: start.elapsed().as_secs_f64(),
         duration: song.duration,
+        lufs: None,
+        true_peak_db: None,
         errors,
     };
     let fingerprint = fingerprint(song);
@@ -185,7 +189,11 @@ fn render_one(
         });
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
-        Ok(()) => summary(&song, Status::Ok, vec![]),
+        Ok(loudness) => SongSummary {
+            lufs: loudness.lufs,
+            true_peak_db: loudness.true_peak_db,
+            ..summary(&song, Status::Ok, vec![])
+        },
         // An interrupted song leaves what was there before, untouched.
         Err(e) if matches!(e.error, StageError::Cancelled) => {
             summary(&song, Status::Skipped, vec!["interrupted".to_string()])
@@ -268,7 +276,7 @@ struct RenderCtx<'a> {
 impl RenderCtx<'_> {
     /// Renders into the temporary folder, writes report and archive, then
     /// moves the folder into place.
-    fn render(&self, warnings: &mut Vec<String>) -> Result<(), SongError> {
+    fn render(&self, warnings: &mut Vec<String>) -> Result<Loudness, SongError> {
         let (song, tmp, final_dir) = (self.song, self.tmp, self.final_dir);
         let fail = |stage, error| SongError {
             song: song.id.clone(),
@@ -327,7 +335,8 @@ impl RenderCtx<'_> {
         if final_dir.exists() {
             std::fs::remove_dir_all(final_dir).map_err(io(final_dir))?;
         }
-        std::fs::rename(tmp, final_dir).map_err(io(final_dir))
+        std::fs::rename(tmp, final_dir).map_err(io(final_dir))?;
+        Ok(outcome.master.loudness)
     }
 }
 

@@ -428,3 +428,18 @@ fn sigterm_mid_render_leaves_no_partial_files() {
     assert!(left.is_empty(), "{left:?}");
     no_temp_left(&d.join("out"));
 }
+
+#[test]
+fn rf64_input_is_refused_clearly() {
+    let mut bytes = good_wav_bytes();
+    bytes[..4].copy_from_slice(b"RF64");
+    song_failure(
+        &file_stem_song("long.wav"),
+        |d| std::fs::write(d.join("long.wav"), &bytes).unwrap(),
+        &[
+            "stem \"vox\"",
+            "long.wav: is an RF64 file, which the decoder (symphonia 0.6) cannot read",
+        ],
+        &["long.wav"],
+    );
+}

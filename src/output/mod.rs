@@ -122,6 +122,11 @@ pub struct SongSummary {
     pub seconds: f64,
     /// Target duration of the song in seconds.
     pub duration: f64,
+    /// The master's integrated loudness and true peak, when rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lufs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_peak_db: Option<f64>,
     pub errors: Vec<String>,
 }
 
@@ -135,8 +140,8 @@ impl Summary {
     /// A table for terminals.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<24} {:<8} {:>10} {:>9} {:>9}  {}\n",
-            "song", "status", "duration", "seconds", "realtime", "reason"
+            "{:<24} {:<8} {:>10} {:>9} {:>9} {:>7} {:>7}  {}\n",
+            "song", "status", "duration", "seconds", "realtime", "LUFS", "dBTP", "reason"
         );
         for s in &self.songs {
             let status = match s.status {
@@ -150,12 +155,14 @@ impl Summary {
                 "-".into()
             };
             out.push_str(&format!(
-                "{:<24} {:<8} {:>9.1}s {:>8.2}s {:>9}  {}\n",
+                "{:<24} {:<8} {:>9.1}s {:>8.2}s {:>9} {:>7} {:>7}  {}\n",
                 s.id,
                 status,
                 s.duration,
                 s.seconds,
                 realtime,
+                s.lufs.map_or("-".into(), |v| format!("{v:.1}")),
+                s.true_peak_db.map_or("-".into(), |v| format!("{v:.1}")),
                 s.errors.first().map(String::as_str).unwrap_or("")
             ));
         }

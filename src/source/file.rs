@@ -82,7 +82,15 @@ fn open_decoding(path: &Path) -> Result<Opened, StageError> {
     if meta.len() == 0 {
         return Err(bad(path, "is empty (0 bytes)"));
     }
-    let file = File::open(path).map_err(|e| StageError::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| StageError::io(path, e))?;
+    let mut magic = [0u8; 4];
+    if std::io::Read::read_exact(&mut file, &mut magic).is_ok() && &magic == b"RF64" {
+        return Err(bad(
+            path,
+            "is an RF64 file, which the decoder (symphonia 0.6) cannot read",
+        ));
+    }
+    std::io::Seek::rewind(&mut file).map_err(|e| StageError::io(path, e))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
