@@ -535,3 +535,31 @@ fn overview_and_archive_only_output() {
     }
     assert_eq!(svg.matches("<path ").count(), 3);
 }
+
+#[test]
+fn demo_normalised_to_streaming_loudness_with_the_limiter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = stemflow::DEMO_MANIFEST.replace(
+        "archive = \"audio_deliverables.zip\"",
+        "archive = \"\"\nverify = \"streaming\"\n\n[songs.master]\nnormalize_lufs = -14.0\nlimit_true_peak_db = -1.0",
+    );
+    std::fs::write(tmp.path().join("m.toml"), &manifest).unwrap();
+    let o = render(tmp.path(), "m.toml", "out", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let master = tmp.path().join("out/demo/master.wav");
+    let (_, x) = read_wav(&master);
+    assert_eq!(x.len(), 6_576_000);
+    let l = measure(&master);
+    assert!((l.lufs.unwrap() + 14.0).abs() <= 0.1, "{l:?}");
+    assert!(l.true_peak_db.unwrap() <= -1.0, "{l:?}");
+
+    // Without normalising, the demo misses the streaming preset's target.
+    let plain = stemflow::DEMO_MANIFEST.replace(
+        "archive = \"audio_deliverables.zip\"",
+        "archive = \"\"\nverify = \"streaming\"",
+    );
+    std::fs::write(tmp.path().join("p.toml"), plain).unwrap();
+    let o = render(tmp.path(), "p.toml", "plain", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("loudness check failed: master integrated loudness is -16.66 LUFS, the target -14 ± 1 LUFS"), "{}", stderr(&o));
+}
