@@ -338,8 +338,13 @@ fn out_is_a_file() {
 fn stemflow_unprivileged(dir: &Path, args: &[&str]) -> Output {
     let bin = env!("CARGO_BIN_EXE_stemflow");
     let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        // The build folder may sit under a home only root can enter: run a
+        // copy from the (world-readable) test folder.
+        let copy = dir.join("stemflow-copy");
+        std::fs::copy(bin, &copy).unwrap();
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy);
         c
     } else {
         std::process::Command::new(bin)
@@ -414,10 +419,8 @@ fn sigterm_mid_render_leaves_no_partial_files() {
         assert!(std::time::Instant::now() < deadline, "render never started");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
