@@ -3,8 +3,10 @@
 //!
 //! Data flows through the modules in this order: [`manifest`] (TOML to a
 //! [`plan`]), [`timing`], [`source`] (generators), [`align`], [`effects`],
-//! [`verify`], [`mix`], [`output`] (WAV, report, archive); [`pipeline`] wires
-//! one song's processors with channels and [`batch`] runs many songs.
+//! [`verify`], [`mix`], [`output`] (WAV, report, archive, overview);
+//! [`pipeline`] wires one song's processors with channels, [`batch`] runs
+//! many songs (with [`progress`] bars), [`cli`] parses the command line and
+//! [`tools`] holds the single-file `verify` and `align` commands.
 
 pub mod align;
 pub mod batch;
