@@ -17,26 +17,40 @@ pub const COLUMNS: usize = 1000;
 pub struct Envelope {
     target: u64,
     pos: u64,
+    /// Column of frame `pos`, and the first frame of the next column.
+    col: usize,
+    next: u64,
     cols: Vec<(f32, f32)>,
 }
 
 impl Envelope {
     /// An empty envelope for a stream of `target` frames.
     pub fn new(target: u64) -> Envelope {
+        let target = target.max(1);
         Envelope {
-            target: target.max(1),
+            target,
             pos: 0,
+            col: 0,
+            next: Envelope::column_start(1, target),
             cols: vec![(0.0, 0.0); COLUMNS],
         }
+    }
+
+    /// First frame of column `c`: frame n is in column floor(n·COLUMNS/T).
+    fn column_start(c: usize, target: u64) -> u64 {
+        (c as u128 * target as u128).div_ceil(COLUMNS as u128) as u64
     }
 
     /// Adds one block (all channels fold into one lane).
     pub fn update(&mut self, block: &Block) {
         let ch = block.channels();
         for frame in block.samples().chunks_exact(ch) {
-            let col = ((self.pos as u128 * COLUMNS as u128) / self.target as u128)
-                .min(COLUMNS as u128 - 1) as usize;
-            let c = &mut self.cols[col];
+            // Columns advance at precomputed boundaries: no division per frame.
+            while self.pos >= self.next && self.col < COLUMNS - 1 {
+                self.col += 1;
+                self.next = Envelope::column_start(self.col + 1, self.target);
+            }
+            let c = &mut self.cols[self.col];
             for v in frame {
                 if v.is_finite() {
                     c.0 = c.0.min(*v);
@@ -191,4 +205,23 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_land_in_the_column_floor_n_times_columns_over_t() {
+        for target in [1u64, 999, 1000, 1001, 48_000, 6_576_001] {
+            let mut e = Envelope::new(target);
+            let mut b = Block::new(1, 1);
+            for n in 0..target.min(5000) {
+                b.samples_mut()[0] = n as f32 + 1.0;
+                e.update(&b);
+                let want = ((n as u128 * COLUMNS as u128) / target as u128) as usize;
+                assert_eq!(e.col, want, "target {target}, frame {n}");
+            }
+        }
+    }
 }
