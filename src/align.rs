@@ -119,7 +119,7 @@ impl Aligner {
     /// As [`Aligner::new`], keeping loop regions of at most `cache_limit`
     /// frames in memory.
     fn with_cache_limit(
-        mut source: Box<dyn Source>,
+        source: Box<dyn Source>,
         channels: u16,
         block_size: usize,
         s: AlignSettings,
@@ -160,10 +160,7 @@ impl Aligner {
         };
         let ch = channels as usize;
         let mut a = Aligner {
-            source: Box::new(crate::source::Generated::new(
-                crate::source::Silence,
-                Frames(0),
-            )),
+            source,
             channels: ch,
             target,
             out_pos: 0,
@@ -218,13 +215,12 @@ impl Aligner {
                 let span = Frames::from_seconds(2.0 * MATCH_MS / 1000.0, s.sample_rate)
                     .0
                     .min(region / 4);
-                a.plan_seam(&mut *source, len - region, c as usize, span as usize)?;
+                a.plan_seam(len - region, c as usize, span as usize)?;
                 a.phase = Phase::Source { end: len - c };
             }
             _ => {}
         }
-        source.seek(Frames(0))?;
-        a.source = source;
+        a.source.seek(Frames(0))?;
         Ok(a)
     }
 
@@ -236,13 +232,8 @@ impl Aligner {
     /// Finds the best start for each repeat and precomputes the seam:
     /// the source's last `c` frames faded into the loop region's start,
     /// shifted by the lag (0..=span) of maximum normalised correlation.
-    fn plan_seam(
-        &mut self,
-        source: &mut dyn Source,
-        region_start: u64,
-        c: usize,
-        span: usize,
-    ) -> Result<(), StageError> {
+    fn plan_seam(&mut self, region_start: u64, c: usize, span: usize) -> Result<(), StageError> {
+        let source = &mut *self.source;
         let len = source.len().0;
         let ch = self.channels;
         let region_len = (len - region_start) as usize;

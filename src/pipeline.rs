@@ -180,7 +180,6 @@ pub fn render_song(
     let mut master_result = None;
     std::thread::scope(|scope| {
         let mut inputs = Vec::new();
-        let mut handles = Vec::new();
         for (worker, levels) in workers.into_iter().zip(stem_levels.iter_mut()) {
             let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
             let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
@@ -189,9 +188,10 @@ pub fn render_song(
             }
             inputs.push((full_rx, free_tx));
             let failure = &failure;
-            handles.push(scope.spawn(move || {
+            // The scope joins the workers when it ends.
+            scope.spawn(move || {
                 *levels = run_stem(worker, target, spec, free_rx, full_tx, failure);
-            }));
+            });
         }
         let master = MasterStage {
             mixer,

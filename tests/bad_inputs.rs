@@ -174,20 +174,6 @@ fn file_stem_song(path: &str) -> String {
     )
 }
 
-fn write_float_wav(path: &Path, channels: u16, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: 48000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        w.write_sample(*s).unwrap();
-    }
-    w.finalize().unwrap();
-}
-
 fn good_wav_bytes() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sine1k-44k-mono.wav"))
         .unwrap()
@@ -243,7 +229,7 @@ fn float_wav_holding_nan() {
     x[300] = f32::NAN;
     song_failure(
         &file_stem_song("n.wav"),
-        |d| write_float_wav(&d.join("n.wav"), 1, &x),
+        |d| write_float_wav(&d.join("n.wav"), 48000, 1, &x),
         &["stem \"vox\"", "n.wav: NaN or infinite sample at frame 300"],
         &["n.wav"],
     );
@@ -253,7 +239,7 @@ fn float_wav_holding_nan() {
 fn three_channel_file() {
     song_failure(
         &file_stem_song("3.wav"),
-        |d| write_float_wav(&d.join("3.wav"), 3, &[0.1; 300]),
+        |d| write_float_wav(&d.join("3.wav"), 48000, 3, &[0.1; 300]),
         &["stem \"vox\"", "3.wav: has 3 channels"],
         &["3.wav"],
     );
@@ -295,7 +281,7 @@ fn reference_shorter_than_its_minimum() {
     let song = "[[songs]]\nid = \"bad\"\nbpm = 120\n\n[songs.reference]\npath = \"ref.wav\"\nmin_duration = 1\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
     song_failure(
         song,
-        |d| write_float_wav(&d.join("ref.wav"), 1, &[0.1; 4800]),
+        |d| write_float_wav(&d.join("ref.wav"), 48000, 1, &[0.1; 4800]),
         &[
             "reference check failed",
             "ref.wav: lasts 0.100 s, less than the minimum of 1 s",

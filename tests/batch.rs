@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use common::*;
@@ -35,18 +35,6 @@ fn hundred(broken: Option<usize>) -> String {
         .collect()
 }
 
-/// Every file below `dir` (but the run's summary) with its bytes.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    files(dir)
-        .into_iter()
-        .filter(|p| p != Path::new("summary.json"))
-        .map(|p| {
-            let b = std::fs::read(dir.join(&p)).unwrap();
-            (p, b)
-        })
-        .collect()
-}
-
 fn render(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["render", "m.toml", "--out", out];
     args.extend_from_slice(extra);
@@ -70,7 +58,7 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
     let songs = summary["songs"].as_array().unwrap();
     assert_eq!(songs.len(), 100);
     assert!(songs.iter().all(|s| s["status"] == "ok"));
-    let full = tree(&d.join("j2"));
+    let full = output_tree(&d.join("j2"));
     assert_eq!(
         full.len(),
         100 * 6,
@@ -80,7 +68,7 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
     let o = render(d, "j1", &["--jobs", "1"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        tree(&d.join("j1")) == full,
+        output_tree(&d.join("j1")) == full,
         "--jobs 1 differs from --jobs 2"
     );
 
@@ -102,7 +90,7 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
         );
     }
     assert!(
-        tree(&d.join("shards")) == full,
+        output_tree(&d.join("shards")) == full,
         "the union of the shards differs from the full run"
     );
 
@@ -127,7 +115,7 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
         .filter(|(p, _)| !p.starts_with("song-042"))
         .cloned()
         .collect();
-    let got: Vec<_> = tree(&d.join("broken"))
+    let got: Vec<_> = output_tree(&d.join("broken"))
         .into_iter()
         .filter(|(p, _)| !p.starts_with("song-042"))
         .collect();

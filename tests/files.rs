@@ -12,21 +12,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// Writes a 32-bit float WAV of `channels` interleaved samples.
-fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        w.write_sample(*s).unwrap();
-    }
-    w.finalize().unwrap();
-}
-
 fn sine(rate: u32, freq: f64, frames: usize, amp: f64) -> Vec<f32> {
     (0..frames)
         .map(|n| (amp * (2.0 * PI * freq * n as f64 / rate as f64).sin()) as f32)
@@ -146,7 +131,7 @@ fn resampled_sines_keep_their_frequency_length_and_purity() {
     let tmp = tempfile::tempdir().unwrap();
     for rate in [44100u32, 22050] {
         let path = tmp.path().join(format!("s{rate}.wav"));
-        write_wav(&path, rate, 1, &sine(rate, 1000.0, rate as usize, 0.5));
+        write_float_wav(&path, rate, 1, &sine(rate, 1000.0, rate as usize, 0.5));
         let m = song(
             &format!("r{rate}"),
             "duration = 1.0\narchive = \"\"",
@@ -190,8 +175,8 @@ fn channels_are_mapped_both_ways() {
     // Stereo: left a sine, right silence. Mono: a sine.
     let left = sine(48000, 440.0, 4800, 0.8);
     let stereo: Vec<f32> = left.iter().flat_map(|v| [*v, 0.0]).collect();
-    write_wav(&tmp.path().join("st.wav"), 48000, 2, &stereo);
-    write_wav(&tmp.path().join("mo.wav"), 48000, 1, &left);
+    write_float_wav(&tmp.path().join("st.wav"), 48000, 2, &stereo);
+    write_float_wav(&tmp.path().join("mo.wav"), 48000, 1, &left);
     let mut m = song(
         "to-mono",
         "duration = 0.1\narchive = \"\"",
@@ -220,7 +205,7 @@ fn looped_file_stem_is_seamless_and_block_size_invariant() {
     let tmp = tempfile::tempdir().unwrap();
     // 0.3 s of 110 Hz at 44.1 kHz: resampled, then looped to 2 s; and a
     // crossfade-extended 48 kHz stereo file.
-    write_wav(
+    write_float_wav(
         &tmp.path().join("bass.wav"),
         44100,
         1,
@@ -265,10 +250,7 @@ fn looped_file_stem_is_seamless_and_block_size_invariant() {
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let dir = tmp.path().join(&out).join("loops");
-        let got: Vec<(PathBuf, Vec<u8>)> = files(&dir)
-            .into_iter()
-            .map(|p| (p.clone(), std::fs::read(dir.join(&p)).unwrap()))
-            .collect();
+        let got = output_tree(&dir);
         match &reference {
             None => reference = Some(got),
             Some(r) => assert!(r == &got, "outputs differ at --block-size {block}"),
@@ -307,8 +289,8 @@ fn bad_files_fail_only_their_song() {
     std::fs::write(d.join("empty.wav"), b"").unwrap();
     let mut nan = sine(48000, 440.0, 1000, 0.5);
     nan[500] = f32::NAN;
-    write_wav(&d.join("nan.wav"), 48000, 1, &nan);
-    write_wav(&d.join("three.wav"), 48000, 3, &[0.1; 300]);
+    write_float_wav(&d.join("nan.wav"), 48000, 1, &nan);
+    write_float_wav(&d.join("three.wav"), 48000, 3, &[0.1; 300]);
     std::fs::create_dir(d.join("folder.wav")).unwrap();
     let cases = [
         ("truncated.wav", "truncated.wav"),

@@ -181,15 +181,7 @@ fn random_manifests_give_t_frames_and_block_size_invariant_bytes() {
             );
             let dir = tmp.path().join(&out);
             check_outputs(&dir, &manifest);
-            let tree: Vec<_> = files(&dir)
-                .into_iter()
-                .filter(|p| p.file_name().is_some_and(|n| n != "summary.json"))
-                .map(|p| {
-                    let bytes = std::fs::read(dir.join(&p)).unwrap();
-                    (p, bytes)
-                })
-                .collect();
-            trees.push(tree);
+            trees.push(output_tree(&dir));
         }
         assert!(
             trees[0] == trees[1],

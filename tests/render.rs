@@ -137,18 +137,6 @@ fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> std::process
     stemflow(dir, &args)
 }
 
-/// Every output file except the summary (which holds wall-clock times).
-fn output_bytes(out: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    files(out)
-        .into_iter()
-        .filter(|p| p != Path::new("summary.json"))
-        .map(|p| {
-            let bytes = std::fs::read(out.join(&p)).unwrap();
-            (p, bytes)
-        })
-        .collect()
-}
-
 #[test]
 fn output_bytes_do_not_depend_on_block_size_or_jobs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -161,7 +149,7 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
             &["--block-size", "4096", "--jobs", "1"],
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        output_bytes(&tmp.path().join("ref"))
+        output_tree(&tmp.path().join("ref"))
     };
     let names: Vec<_> = reference
         .iter()
@@ -185,7 +173,7 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
             &["--block-size", block, "--jobs", jobs],
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        let got = output_bytes(&tmp.path().join(&out));
+        let got = output_tree(&tmp.path().join(&out));
         assert_eq!(got.len(), reference.len());
         for ((p, a), (q, b)) in reference.iter().zip(&got) {
             assert_eq!(p, q);

@@ -76,3 +76,32 @@ pub fn windowed_rms(x: &[f32], window: usize, hop: usize) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Every file below `dir` except a run's `summary.json` (which holds
+/// wall-clock times), with its bytes, sorted by path.
+pub fn output_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files(dir)
+        .into_iter()
+        .filter(|p| p != Path::new("summary.json"))
+        .map(|p| {
+            let bytes = std::fs::read(dir.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// Writes a 32-bit float WAV of interleaved samples with hound (an
+/// independent writer, for inputs).
+pub fn write_float_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+}
