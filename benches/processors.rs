@@ -124,7 +124,10 @@ fn demo_render(c: &mut Criterion) {
             stemflow::pipeline::render_song(
                 &song,
                 dir.path(),
-                stemflow::pipeline::RenderOptions { block_size: BLOCK },
+                stemflow::pipeline::RenderOptions {
+                    block_size: BLOCK,
+                    threads: 2,
+                },
                 &interrupt,
                 &|_| {},
             )

@@ -59,6 +59,13 @@ pub fn run(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let jobs = opts.jobs.clamp(1, songs.len().max(1));
+    // Jobs left over when there are fewer songs than jobs go to the stems
+    // of each song; with as many songs as jobs, each song keeps to one
+    // thread, so `--jobs` bounds the cores a run keeps busy.
+    let render = RenderOptions {
+        block_size: opts.block_size,
+        threads: (opts.jobs / jobs).max(1),
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -70,7 +77,7 @@ pub fn run(
                     } else if opts.fail_fast && failed.load(Ordering::Relaxed) {
                         not_started(song, "not started: --fail-fast after an earlier failure")
                     } else {
-                        render_one(song, opts, interrupt, progress)
+                        render_one(song, opts, render, interrupt, progress)
                     };
                     progress.song_done();
                     if summary.status == Status::Failed {
@@ -150,6 +157,7 @@ fn up_to_date(fingerprint: &str, dir: &Path) -> bool {
 fn render_one(
     song: &SongPlan,
     opts: &BatchOptions,
+    render: RenderOptions,
     interrupt: &AtomicBool,
     progress: &Progress,
 ) -> SongSummary {
@@ -181,7 +189,7 @@ fn render_one(
                 reference: reference.as_ref(),
                 tmp: &tmp,
                 final_dir: &final_dir,
-                opts,
+                render,
                 interrupt,
                 bar: &bar,
             };
@@ -268,7 +276,7 @@ struct RenderCtx<'a> {
     reference: Option<&'a ReferenceInfo>,
     tmp: &'a Path,
     final_dir: &'a Path,
-    opts: &'a BatchOptions,
+    render: RenderOptions,
     interrupt: &'a AtomicBool,
     bar: &'a SongBar,
 }
@@ -290,15 +298,10 @@ impl RenderCtx<'_> {
         };
         let _ = std::fs::remove_dir_all(tmp);
         std::fs::create_dir_all(tmp).map_err(io(tmp))?;
-        let outcome: SongOutcome = pipeline::render_song(
-            song,
-            tmp,
-            RenderOptions {
-                block_size: self.opts.block_size,
-            },
-            self.interrupt,
-            &|done: Frames| self.bar.frames(done),
-        )?;
+        let outcome: SongOutcome =
+            pipeline::render_song(song, tmp, self.render, self.interrupt, &|done: Frames| {
+                self.bar.frames(done)
+            })?;
         warnings.extend(source_warnings(song, &outcome));
         let report = Report::new(song, self.reference, Some(&outcome), None, warnings);
         let overview_path = tmp.join("overview.svg");

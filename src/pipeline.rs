@@ -30,6 +30,10 @@ pub const CHANNEL_CAPACITY: usize = 2;
 pub struct RenderOptions {
     /// Frames per block; never changes the output.
     pub block_size: usize,
+    /// Threads this song may keep busy. With 1, the stems and the mixer
+    /// take turns on the calling thread; with more, every stem gets a
+    /// thread of its own. Never changes the output.
+    pub threads: usize,
 }
 
 /// What one stem turned out as.
@@ -78,6 +82,54 @@ struct StemWorker {
     envelope: Envelope,
     writer: WavOut,
     path: PathBuf,
+}
+
+impl StemWorker {
+    /// Produces the stem's next block into `block`: source and alignment,
+    /// effects, checks, file. `false` once the stem has delivered all of
+    /// its frames.
+    fn produce(&mut self, block: &mut Block, channels: u16) -> Result<bool, (Stage, StageError)> {
+        if self.aligner.read(block).map_err(|e| (Stage::Source, e))? == 0 {
+            return Ok(false);
+        }
+        self.effects.process(block);
+        self.stats.update(block);
+        self.stats
+            .check_finite(channels)
+            .map_err(|e| (Stage::Verify, e))?;
+        self.loudness.update(block);
+        self.envelope.update(block);
+        self.writer.write(block).map_err(|e| (Stage::Write, e))?;
+        Ok(true)
+    }
+
+    /// Closes the stem file and checks it; returns the stem's figures.
+    fn finish(self, target: Frames, spec: StreamSpec) -> Result<StemFigures, (Stage, StageError)> {
+        self.stats
+            .check_frames(target)
+            .map_err(|e| (Stage::Verify, e))?;
+        self.writer.finish().map_err(|e| (Stage::Write, e))?;
+        verify::check_header(&self.path, spec, target).map_err(|e| (Stage::Verify, e))?;
+        Ok((
+            self.stats.summary(),
+            self.loudness.loudness(),
+            self.envelope,
+        ))
+    }
+}
+
+/// A finished stem's levels, loudness and envelope.
+type StemFigures = (Levels, Loudness, Envelope);
+
+/// Where the mixer gets a stem's blocks from.
+enum Feed {
+    /// From the stem's own thread, returning each block for reuse.
+    Thread {
+        full: Receiver<Block>,
+        free: Sender<Block>,
+    },
+    /// Produced on the mixer's thread, on demand.
+    Inline { worker: StemWorker, block: Block },
 }
 
 /// Shared between a song's threads: the first real error stops the rest.
@@ -176,34 +228,61 @@ pub fn render_song(
         stop: AtomicBool::new(false),
         interrupt,
     };
-    let mut stem_levels: Vec<Option<(Levels, Loudness, Envelope)>> = vec![None; workers.len()];
+    let mut stem_figures: Vec<Option<StemFigures>> = vec![None; workers.len()];
+    let master = MasterStage {
+        mixer,
+        writer: master_writer,
+        stats: StreamStats::default(),
+        loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
+        envelope: Envelope::new(target.0),
+        block: Block::new(spec.channels, block_size),
+    };
+    let limits = (!two_pass).then_some(&song.verify);
     let mut master_result = None;
-    std::thread::scope(|scope| {
-        let mut inputs = Vec::new();
-        for (worker, levels) in workers.into_iter().zip(stem_levels.iter_mut()) {
-            let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
-            let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
-            for _ in 0..CHANNEL_CAPACITY + 1 {
-                let _ = free_tx.send(Block::new(spec.channels, block_size));
+    if opts.threads <= 1 {
+        let mut feeds: Vec<Feed> = workers
+            .into_iter()
+            .map(|worker| Feed::Inline {
+                worker,
+                block: Block::new(spec.channels, block_size),
+            })
+            .collect();
+        master_result = run_master(master, &mut feeds, target, limits, &failure, progress);
+        if master_result.is_some() {
+            for (feed, figures) in feeds.into_iter().zip(stem_figures.iter_mut()) {
+                if let Feed::Inline { worker, .. } = feed {
+                    let name = worker.name.clone();
+                    match worker.finish(target, spec) {
+                        Ok(f) => *figures = Some(f),
+                        Err((stage, e)) => failure.record(stage, Some(&name), e),
+                    }
+                }
             }
-            inputs.push((full_rx, free_tx));
-            let failure = &failure;
-            // The scope joins the workers when it ends.
-            scope.spawn(move || {
-                *levels = run_stem(worker, target, spec, free_rx, full_tx, failure);
-            });
         }
-        let master = MasterStage {
-            mixer,
-            writer: master_writer,
-            stats: StreamStats::default(),
-            loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
-            envelope: Envelope::new(target.0),
-            block: Block::new(spec.channels, block_size),
-        };
-        let limits = (!two_pass).then_some(&song.verify);
-        master_result = run_master(master, inputs, target, limits, &failure, progress);
-    });
+    } else {
+        std::thread::scope(|scope| {
+            let mut feeds = Vec::new();
+            for (worker, figures) in workers.into_iter().zip(stem_figures.iter_mut()) {
+                let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
+                let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
+                for _ in 0..CHANNEL_CAPACITY + 1 {
+                    let _ = free_tx.send(Block::new(spec.channels, block_size));
+                }
+                feeds.push(Feed::Thread {
+                    full: full_rx,
+                    free: free_tx,
+                });
+                let failure = &failure;
+                // The scope joins the workers when it ends.
+                scope.spawn(move || {
+                    *figures = run_stem(worker, target, spec, free_rx, full_tx, failure);
+                });
+            }
+            master_result = run_master(master, &mut feeds, target, limits, &failure, progress);
+            // Closing the channels releases any worker still waiting.
+            drop(feeds);
+        });
+    }
 
     if let Some(e) = failure
         .first
@@ -232,7 +311,7 @@ pub fn render_song(
 
     // Every worker that returned no levels recorded why (handled above),
     // unless it was cancelled: then the song as a whole was cancelled.
-    let levels: Option<Vec<(Levels, Loudness, Envelope)>> = stem_levels.into_iter().collect();
+    let levels: Option<Vec<StemFigures>> = stem_figures.into_iter().collect();
     let levels = levels.ok_or_else(|| fail(Stage::Mix, None, StageError::Cancelled))?;
     let stems = song
         .stems
@@ -294,50 +373,35 @@ fn build_stem(
     })
 }
 
-/// A stem worker's loop; returns its levels, or `None` after recording an
-/// error.
+/// A stem worker's loop; returns its figures, or `None` after recording
+/// an error.
 fn run_stem(
     mut w: StemWorker,
     target: Frames,
-    spec: crate::types::StreamSpec,
+    spec: StreamSpec,
     free: Receiver<Block>,
     full: Sender<Block>,
     failure: &Failure<'_>,
-) -> Option<(Levels, Loudness, Envelope)> {
+) -> Option<StemFigures> {
     let name = w.name.clone();
-    let step = |w: &mut StemWorker| -> Result<bool, (Stage, StageError)> {
-        if failure.stopped() {
-            return Err((Stage::Source, StageError::Cancelled));
-        }
-        let Ok(mut block) = free.recv() else {
-            return Err((Stage::Mix, StageError::Cancelled));
-        };
-        if w.aligner.read(&mut block).map_err(|e| (Stage::Source, e))? == 0 {
-            return Ok(false);
-        }
-        w.effects.process(&mut block);
-        w.stats.update(&block);
-        w.stats
-            .check_finite(spec.channels)
-            .map_err(|e| (Stage::Verify, e))?;
-        w.loudness.update(&block);
-        w.envelope.update(&block);
-        w.writer.write(&block).map_err(|e| (Stage::Write, e))?;
-        full.send(block)
-            .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
-        Ok(true)
-    };
     let result = (|| {
-        while step(&mut w)? {}
-        w.stats
-            .check_frames(target)
-            .map_err(|e| (Stage::Verify, e))?;
-        w.writer.finish().map_err(|e| (Stage::Write, e))?;
-        verify::check_header(&w.path, spec, target).map_err(|e| (Stage::Verify, e))?;
-        Ok::<_, (Stage, StageError)>((w.stats.summary(), w.loudness.loudness(), w.envelope.clone()))
+        loop {
+            if failure.stopped() {
+                return Err((Stage::Source, StageError::Cancelled));
+            }
+            let Ok(mut block) = free.recv() else {
+                return Err((Stage::Mix, StageError::Cancelled));
+            };
+            if !w.produce(&mut block, spec.channels)? {
+                break;
+            }
+            full.send(block)
+                .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
+        }
+        w.finish(target, spec)
     })();
     match result {
-        Ok(levels) => Some(levels),
+        Ok(figures) => Some(figures),
         Err((stage, e)) => {
             failure.record(stage, Some(&name), e);
             None
@@ -359,7 +423,7 @@ struct MasterStage {
 /// measurements, or `None` if the song stopped.
 fn run_master(
     mut m: MasterStage,
-    inputs: Vec<(Receiver<Block>, Sender<Block>)>,
+    inputs: &mut [Feed],
     target: Frames,
     limits: Option<&VerifyLimits>,
     failure: &Failure<'_>,
@@ -374,12 +438,28 @@ fn run_master(
         }
         let frames = (target.0 - done).min(m.block.capacity() as u64) as usize;
         m.mixer.begin(frames, channels);
-        for (i, (full, free)) in inputs.iter().enumerate() {
-            // A closed channel means that stem failed and recorded why.
-            let block = full.recv().ok()?;
-            debug_assert_eq!(block.frames(), frames, "stems deliver blocks in lockstep");
-            m.mixer.add(i, &block);
-            let _ = free.send(block);
+        for (i, feed) in inputs.iter_mut().enumerate() {
+            match feed {
+                Feed::Thread { full, free } => {
+                    // A closed channel means that stem failed and recorded why.
+                    let block = full.recv().ok()?;
+                    debug_assert_eq!(block.frames(), frames, "stems deliver blocks in lockstep");
+                    m.mixer.add(i, &block);
+                    let _ = free.send(block);
+                }
+                Feed::Inline { worker, block } => {
+                    match worker.produce(block, channels as u16) {
+                        Ok(true) => m.mixer.add(i, block),
+                        // Stems end together at the target; a short one is
+                        // caught by its frame check when it finishes.
+                        Ok(false) => {}
+                        Err((stage, e)) => {
+                            failure.record(stage, Some(&worker.name), e);
+                            return None;
+                        }
+                    }
+                }
+            }
         }
         m.block.set_frames(frames);
         m.mixer.finish(&mut m.block);
@@ -393,7 +473,6 @@ fn run_master(
         done += frames as u64;
         progress(Frames(done));
     }
-    drop(inputs);
     let checks = m
         .stats
         .check_finite(channels as u16)

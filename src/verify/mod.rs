@@ -10,6 +10,9 @@ use crate::plan::{ReferencePlan, VerifyLimits};
 use crate::source::file::{self, FileInfo};
 use crate::types::{Block, Frames, StreamSpec};
 
+mod loudness;
+pub use loudness::LoudnessMeter;
+
 /// Level at or above which a master sample counts as clipped.
 pub const CLIP_LEVEL: f32 = 0.99;
 
@@ -98,10 +101,6 @@ impl StreamStats {
     }
 }
 
-/// EBU R128 loudness of a stream, measured block by block in bounded
-/// memory (the meter's histogram mode).
-pub struct LoudnessMeter(Option<ebur128::EbuR128>);
-
 /// Loudness figures as reported; `None` where undefined (silence).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Loudness {
@@ -111,39 +110,6 @@ pub struct Loudness {
     pub loudness_range: Option<f64>,
     /// Highest true peak over all channels, dBTP.
     pub true_peak_db: Option<f64>,
-}
-
-impl LoudnessMeter {
-    pub fn new(channels: u16, rate: u32) -> LoudnessMeter {
-        use ebur128::Mode;
-        let mode = Mode::I | Mode::LRA | Mode::TRUE_PEAK | Mode::HISTOGRAM;
-        LoudnessMeter(ebur128::EbuR128::new(channels as u32, rate, mode).ok())
-    }
-
-    /// Adds one block.
-    pub fn update(&mut self, block: &Block) {
-        if let Some(m) = self.0.as_mut() {
-            // Only fails on a frame count not divisible by the channels,
-            // which a Block cannot have.
-            let _ = m.add_frames_f32(block.samples());
-        }
-    }
-
-    /// The figures so far, rounded to 0.01.
-    pub fn loudness(&self) -> Loudness {
-        let Some(m) = &self.0 else {
-            return Loudness::default();
-        };
-        let r2 = |v: f64| (v.is_finite()).then(|| (v * 100.0).round() / 100.0);
-        let tp = (0..m.channels())
-            .filter_map(|c| m.true_peak(c).ok())
-            .fold(0.0f64, f64::max);
-        Loudness {
-            lufs: m.loudness_global().ok().and_then(r2),
-            loudness_range: m.loudness_range().ok().and_then(r2),
-            true_peak_db: to_db(tp).and_then(r2),
-        }
-    }
 }
 
 /// Levels as reported (linear full scale, with dB beside them).
@@ -331,56 +297,4 @@ pub fn check_reference(r: &ReferencePlan) -> Result<ReferenceInfo, StageError> {
         frames: info.frames.0,
         duration: info.seconds(),
     })
-}
-
-#[cfg(test)]
-mod loudness_tests {
-    use super::*;
-
-    /// A 1 kHz sine at `dbfs` peak on every channel, `seconds` long.
-    fn sine_blocks(channels: u16, dbfs: f64, seconds: f64, block: usize) -> Vec<Block> {
-        let rate = 48000.0;
-        let amp = 10f64.powf(dbfs / 20.0);
-        let total = (seconds * rate) as usize;
-        let mut out = Vec::new();
-        let mut n = 0;
-        while n < total {
-            let len = block.min(total - n);
-            let mut b = Block::new(channels, len);
-            for (i, f) in b.frames_mut().enumerate() {
-                let v = (amp * (2.0 * std::f64::consts::PI * 1000.0 * (n + i) as f64 / rate).sin())
-                    as f32;
-                f.fill(v);
-            }
-            out.push(b);
-            n += len;
-        }
-        out
-    }
-
-    #[test]
-    fn ebu_tech_3341_case_1_reads_minus_23_lufs() {
-        // EBU Tech 3341, test 1: stereo 1 kHz sine at −23 dBFS for 20 s
-        // reads −23.0 ± 0.1 LUFS; a sine's true peak is its sample peak.
-        let mut m = LoudnessMeter::new(2, 48000);
-        for b in sine_blocks(2, -23.0, 20.0, 4096) {
-            m.update(&b);
-        }
-        let l = m.loudness();
-        assert!((l.lufs.unwrap() + 23.0).abs() <= 0.1, "{l:?}");
-        assert!((l.true_peak_db.unwrap() + 23.0).abs() <= 0.1, "{l:?}");
-    }
-
-    #[test]
-    fn ebu_tech_3341_case_2_reads_minus_33_lufs() {
-        let mut m = LoudnessMeter::new(2, 48000);
-        for b in sine_blocks(2, -33.0, 20.0, 1000) {
-            m.update(&b);
-        }
-        assert!(
-            (m.loudness().lufs.unwrap() + 33.0).abs() <= 0.1,
-            "{:?}",
-            m.loudness()
-        );
-    }
 }
