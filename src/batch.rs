@@ -27,6 +27,8 @@ pub struct BatchOptions {
     pub shard: Option<(usize, usize)>,
     pub force: bool,
     pub fail_fast: bool,
+    /// Flush each song's files to disk before publishing its folder.
+    pub sync: bool,
 }
 
 /// A failure of the whole run (as opposed to one song).
@@ -190,6 +192,7 @@ fn render_one(
                 tmp: &tmp,
                 final_dir: &final_dir,
                 render,
+                sync: opts.sync,
                 interrupt,
                 bar: &bar,
             };
@@ -277,6 +280,7 @@ struct RenderCtx<'a> {
     tmp: &'a Path,
     final_dir: &'a Path,
     render: RenderOptions,
+    sync: bool,
     interrupt: &'a AtomicBool,
     bar: &'a SongBar,
 }
@@ -335,12 +339,35 @@ impl RenderCtx<'_> {
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(fail(Stage::Output, StageError::Cancelled));
         }
+        if self.sync {
+            sync_tree(tmp).map_err(|(path, e)| fail(Stage::Output, StageError::io(path, e)))?;
+        }
         if final_dir.exists() {
             std::fs::remove_dir_all(final_dir).map_err(io(final_dir))?;
         }
         std::fs::rename(tmp, final_dir).map_err(io(final_dir))?;
         Ok(outcome.master.loudness)
     }
+}
+
+/// Flushes every file under `dir`, and the folders themselves, to disk.
+fn sync_tree(dir: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    fn at(p: &Path) -> impl FnOnce(std::io::Error) -> (PathBuf, std::io::Error) + '_ {
+        move |e| (p.to_path_buf(), e)
+    }
+    for entry in std::fs::read_dir(dir).map_err(at(dir))? {
+        let path = entry.map_err(at(dir))?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_data())
+                .map_err(at(&path))?;
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(at(dir))
 }
 
 /// Warnings known from the plan: an unassigned tail after the sections.

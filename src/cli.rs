@@ -93,7 +93,8 @@ pub struct RenderArgs {
     /// Output folder.
     #[arg(long, default_value = "stemflow-out")]
     pub out: PathBuf,
-    /// Songs rendered at once [default: number of CPUs].
+    /// Songs rendered at once [default: number of CPUs]; jobs beyond the
+    /// number of songs render the stems of a song in parallel.
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Frames per processing block; never changes the output.
@@ -108,6 +109,10 @@ pub struct RenderArgs {
     /// Start no new song after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Flush every file of a song to disk before the song folder is put in
+    /// place (survives power loss; costs the disk's write time).
+    #[arg(long)]
+    pub sync: bool,
     /// Print the summary as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -256,6 +261,7 @@ fn render(args: RenderArgs) -> CliResult {
         shard: args.shard,
         force: args.force,
         fail_fast: args.fail_fast,
+        sync: args.sync,
     };
     // SIGINT and SIGTERM stop the run: songs in flight are abandoned (their
     // temporary folders removed), finished songs stay.

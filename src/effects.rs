@@ -2,7 +2,7 @@
 //! that owns its state, so a stream split into any blocks gives the same
 //! output as one long block.
 
-use biquad::{Biquad, Coefficients, DirectForm2Transposed, ToHertz, Type};
+use biquad::{Coefficients, ToHertz, Type};
 
 use crate::error::StageError;
 use crate::plan::{EffectSpec, FilterKind};
@@ -23,11 +23,70 @@ pub fn butterworth_qs(order: u8) -> Vec<f64> {
         .collect()
 }
 
-/// A cascade of biquad sections, one state per channel and section,
-/// computed in f64.
+/// One biquad section in direct form I, in f64. The previous output's
+/// feedback is added last, so the recursion (the part no CPU can run ahead
+/// of) costs one multiply and one add per sample.
+#[derive(Clone, Copy, Debug)]
+pub struct Df1 {
+    b: [f64; 3],
+    a: [f64; 2],
+    x1: f64,
+    x2: f64,
+    y1: f64,
+    y2: f64,
+}
+
+impl Df1 {
+    /// A section with numerator `b` and denominator 1 + a[0]·z⁻¹ + a[1]·z⁻².
+    pub fn new(b: [f64; 3], a: [f64; 2]) -> Df1 {
+        Df1 {
+            b,
+            a,
+            x1: 0.0,
+            x2: 0.0,
+            y1: 0.0,
+            y2: 0.0,
+        }
+    }
+
+    /// The section `biquad` designed.
+    pub fn from_coefficients(c: &Coefficients<f64>) -> Df1 {
+        Df1::new([c.b0, c.b1, c.b2], [c.a1, c.a2])
+    }
+
+    #[inline(always)]
+    pub fn run(&mut self, x: f64) -> f64 {
+        let y = (self.b[0] * x + self.b[1] * self.x1 + self.b[2] * self.x2 - self.a[1] * self.y2)
+            - self.a[0] * self.y1;
+        self.x2 = self.x1;
+        self.x1 = x;
+        self.y2 = self.y1;
+        self.y1 = y;
+        y
+    }
+
+    /// Zeroes an output history decayed far below f32 resolution, before
+    /// it turns denormal and slow. Callers do this at fixed frame
+    /// positions, so the result stays independent of block boundaries.
+    pub fn flush(&mut self) {
+        if self.y1.abs() < 1e-30 && self.y2.abs() < 1e-30 {
+            self.y1 = 0.0;
+            self.y2 = 0.0;
+        }
+    }
+}
+
+/// Frames between denormal flushes of filter state.
+const FLUSH_EVERY: u64 = 4096;
+
+/// A cascade of biquad sections (designed by the `biquad` crate), one state
+/// per channel and section, computed in f64 a channel at a time, every
+/// section per sample.
 pub struct BiquadCascade {
-    /// `sections[s][c]`: section `s` for channel `c`.
-    sections: Vec<Vec<DirectForm2Transposed<f64>>>,
+    /// `channels[c][s]`: section `s` of channel `c`.
+    channels: Vec<Vec<Df1>>,
+    /// Frames processed so far.
+    frames: u64,
 }
 
 impl BiquadCascade {
@@ -61,11 +120,10 @@ impl BiquadCascade {
                 vec![design(Type::HighShelf(gain_db), freq, shelf_q)?]
             }
         };
+        let sections: Vec<Df1> = coefs.iter().map(Df1::from_coefficients).collect();
         Ok(BiquadCascade {
-            sections: coefs
-                .into_iter()
-                .map(|c| vec![DirectForm2Transposed::<f64>::new(c); channels as usize])
-                .collect(),
+            channels: vec![sections; channels as usize],
+            frames: 0,
         })
     }
 }
@@ -73,12 +131,28 @@ impl BiquadCascade {
 impl Processor for BiquadCascade {
     fn process(&mut self, block: &mut Block) {
         let ch = block.channels();
+        let frames = block.frames();
         let samples = block.samples_mut();
-        for section in &mut self.sections {
-            for (c, state) in section.iter_mut().enumerate() {
-                for v in samples[c..].iter_mut().step_by(ch) {
-                    *v = state.run(*v as f64) as f32;
+        let mut i = 0;
+        while i < frames {
+            let n = (FLUSH_EVERY - self.frames % FLUSH_EVERY).min((frames - i) as u64) as usize;
+            for (c, sections) in self.channels.iter_mut().enumerate() {
+                let run = samples[i * ch + c..(i + n) * ch].iter_mut().step_by(ch);
+                match sections.as_mut_slice() {
+                    [a] => run.for_each(|v| *v = a.run(*v as f64) as f32),
+                    [a, b] => run.for_each(|v| *v = b.run(a.run(*v as f64)) as f32),
+                    [a, b, c] => run.for_each(|v| *v = c.run(b.run(a.run(*v as f64))) as f32),
+                    [a, b, c, d] => {
+                        run.for_each(|v| *v = d.run(c.run(b.run(a.run(*v as f64)))) as f32)
+                    }
+                    all => run
+                        .for_each(|v| *v = all.iter_mut().fold(*v as f64, |x, s| s.run(x)) as f32),
                 }
+            }
+            i += n;
+            self.frames += n as u64;
+            if self.frames % FLUSH_EVERY == 0 {
+                self.channels.iter_mut().flatten().for_each(Df1::flush);
             }
         }
     }

@@ -47,8 +47,21 @@ impl Mixer {
     pub fn add(&mut self, index: usize, block: &Block) {
         let ch = block.channels();
         let g = &self.gains[index].0;
-        for (i, v) in block.samples().iter().enumerate() {
-            self.acc[i] += g[i % ch] * *v as f64;
+        let acc = &mut self.acc[..block.samples().len()];
+        if ch == 1 {
+            let g = g[0];
+            for (a, v) in acc.iter_mut().zip(block.samples()) {
+                *a += g * *v as f64;
+            }
+        } else {
+            for (a, v) in acc
+                .chunks_exact_mut(ch)
+                .zip(block.samples().chunks_exact(ch))
+            {
+                for ((a, v), g) in a.iter_mut().zip(v).zip(g) {
+                    *a += g * *v as f64;
+                }
+            }
         }
     }
 

@@ -44,20 +44,33 @@ impl Envelope {
     /// Adds one block (all channels fold into one lane).
     pub fn update(&mut self, block: &Block) {
         let ch = block.channels();
-        for frame in block.samples().chunks_exact(ch) {
+        let mut rest = block.samples();
+        while !rest.is_empty() {
             // Columns advance at precomputed boundaries: no division per frame.
             while self.pos >= self.next && self.col < COLUMNS - 1 {
                 self.col += 1;
                 self.next = Envelope::column_start(self.col + 1, self.target);
             }
+            // The frames that stay in this column, folded in one run.
+            let frames = if self.col == COLUMNS - 1 {
+                rest.len() / ch
+            } else {
+                ((self.next - self.pos) as usize).min(rest.len() / ch)
+            };
+            let (run, tail) = rest.split_at(frames * ch);
             let c = &mut self.cols[self.col];
-            for v in frame {
-                if v.is_finite() {
-                    c.0 = c.0.min(*v);
-                    c.1 = c.1.max(*v);
+            for &v in run {
+                // NaN compares false both ways and is skipped (infinities
+                // fail the song before any picture is drawn).
+                if v < c.0 {
+                    c.0 = v;
+                }
+                if v > c.1 {
+                    c.1 = v;
                 }
             }
-            self.pos += 1;
+            self.pos += frames as u64;
+            rest = tail;
         }
     }
 

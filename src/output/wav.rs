@@ -153,8 +153,8 @@ impl WavOut {
             f.seek(SeekFrom::Start(self.data_start - 4)).map_err(io)?;
             f.write_all(&(data as u32).to_le_bytes()).map_err(io)?;
         }
-        self.file.flush().map_err(io)?;
-        self.file.get_ref().sync_data().map_err(io)
+        // Flushing to disk is the batch's call (`--sync`), made once per song.
+        self.file.flush().map_err(io)
     }
 }
 

@@ -16,12 +16,24 @@ const RELEASE: f64 = 0.01;
 pub struct Drums {
     amp: f64,
     hats: bool,
+    /// Frames per second (the tables carry it; the tests' formulas need it).
+    #[cfg(test)]
     rate: f64,
     /// Frames per beat (fractional; hit positions are rounded).
     beat: f64,
     section_starts: Vec<u64>,
     snare_key: u64,
     hat_key: u64,
+    /// Every hit of a voice is the same waveform (the noise aside), so
+    /// each is tabulated once, by frames since the hit.
+    kick: Vec<f64>,
+    /// Snare: the noise's envelope and the tonal body.
+    snare_noise: Vec<f64>,
+    snare_body: Vec<f64>,
+    hat: Vec<f64>,
+    /// Per-frame sums of the beat voices and of the hats for one block.
+    beats: Vec<f64>,
+    hats_sum: Vec<f64>,
 }
 
 impl Drums {
@@ -33,14 +45,28 @@ impl Drums {
         hats: bool,
         key: u64,
     ) -> Drums {
+        let rate = rate as f64;
         Drums {
             amp,
             hats,
-            rate: rate as f64,
-            beat: 60.0 * rate as f64 / bpm,
+            #[cfg(test)]
+            rate,
+            beat: 60.0 * rate / bpm,
             section_starts: section_starts.to_vec(),
             snare_key: mix64(key ^ 1),
             hat_key: mix64(key ^ 2),
+            kick: tabulate(rate, KICK_LEN, |t| 0.6 * kick(t)),
+            snare_noise: tabulate(rate, SNARE_LEN, |t| {
+                0.25 * (-t / 0.06).exp() * release(t, SNARE_LEN)
+            }),
+            snare_body: tabulate(rate, SNARE_LEN, |t| {
+                0.15 * (2.0 * PI * 185.0 * t).sin() * (-t / 0.09).exp() * release(t, SNARE_LEN)
+            }),
+            hat: tabulate(rate, HAT_LEN, |t| {
+                0.3 * (-t / 0.012).exp() * release(t, HAT_LEN)
+            }),
+            beats: Vec::new(),
+            hats_sum: Vec::new(),
         }
     }
 
@@ -73,30 +99,6 @@ impl Drums {
             .unwrap_or(0);
         (k - section_start) % 4
     }
-
-    /// Sum of the voices of grid `per_beat` that sound at frame `n`.
-    fn voices(
-        &self,
-        n: u64,
-        per_beat: f64,
-        longest: f64,
-        mut voice: impl FnMut(u64, f64) -> f64,
-    ) -> f64 {
-        let mut k = self.step_at(n, per_beat);
-        let mut sum = 0.0;
-        loop {
-            let t = (n - self.start(k, per_beat)) as f64 / self.rate;
-            if t >= longest {
-                break;
-            }
-            sum += voice(k, t);
-            if k == 0 {
-                break;
-            }
-            k -= 1;
-        }
-        sum
-    }
 }
 
 fn release(t: f64, len: f64) -> f64 {
@@ -113,10 +115,116 @@ fn kick(t: f64) -> f64 {
     phase.sin() * (-t / 0.08).exp() * release(t, KICK_LEN)
 }
 
+/// A voice's waveform at frames 0, 1, … since its hit, for as long as it
+/// sounds.
+fn tabulate(rate: f64, len: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
+    (0..)
+        .map(|d| d as f64 / rate)
+        .take_while(|&t| t < len)
+        .map(f)
+        .collect()
+}
+
+impl Drums {
+    /// Adds to `sum` (frames `start..`) every hit of grid `per_beat` that
+    /// sounds there, latest hit first for every frame whatever the block.
+    fn add_hits(
+        &self,
+        start: u64,
+        sum: &mut [f64],
+        per_beat: f64,
+        longest: usize,
+        mut voice: impl FnMut(u64, u64, usize) -> f64,
+    ) {
+        let end = start + sum.len() as u64;
+        let mut k = self.step_at(end - 1, per_beat);
+        loop {
+            let hit = self.start(k, per_beat);
+            if hit + (longest as u64) <= start {
+                break;
+            }
+            let from = hit.max(start);
+            let to = (hit + longest as u64).min(end);
+            for n in from..to {
+                sum[(n - start) as usize] += voice(k, n, (n - hit) as usize);
+            }
+            if k == 0 {
+                break;
+            }
+            k -= 1;
+        }
+    }
+}
+
 impl Signal for Drums {
     fn render(&mut self, start: u64, out: &mut [f32]) {
-        for (i, o) in out.iter_mut().enumerate() {
-            let n = start + i as u64;
+        if out.is_empty() {
+            return;
+        }
+        let mut beats = std::mem::take(&mut self.beats);
+        let mut hats = std::mem::take(&mut self.hats_sum);
+        beats.clear();
+        beats.resize(out.len(), 0.0);
+        hats.clear();
+        hats.resize(out.len(), 0.0);
+        self.add_hits(start, &mut beats, 1.0, self.kick.len(), |k, n, d| {
+            let mut s = self.kick[d];
+            if self.bar_position(k) % 2 == 1 && d < self.snare_noise.len() {
+                s += uniform(self.snare_key, n) * self.snare_noise[d] + self.snare_body[d];
+            }
+            s
+        });
+        if self.hats {
+            self.add_hits(start, &mut hats, 2.0, self.hat.len(), |_, n, d| {
+                uniform(self.hat_key, n) * self.hat[d]
+            });
+        }
+        for ((o, b), h) in out.iter_mut().zip(&beats).zip(&hats) {
+            *o = (self.amp * (b + h)) as f32;
+        }
+        self.beats = beats;
+        self.hats_sum = hats;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(d: &mut Drums, frames: usize) -> Vec<f32> {
+        let mut out = vec![0.0; frames];
+        d.render(0, &mut out);
+        out
+    }
+
+    impl Drums {
+        /// Sum of the voices of grid `per_beat` that sound at frame `n`.
+        fn voices(
+            &self,
+            n: u64,
+            per_beat: f64,
+            longest: f64,
+            mut voice: impl FnMut(u64, f64) -> f64,
+        ) -> f64 {
+            let mut k = self.step_at(n, per_beat);
+            let mut sum = 0.0;
+            loop {
+                let t = (n - self.start(k, per_beat)) as f64 / self.rate;
+                if t >= longest {
+                    break;
+                }
+                sum += voice(k, t);
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+            }
+            sum
+        }
+
+        /// Frame `n` straight from the voice formulas: what the tables
+        /// must reproduce.
+        fn formula(&self, n: u64) -> f64 {
             let mut v = self.voices(n, 1.0, KICK_LEN.max(SNARE_LEN), |k, t| {
                 let mut s = 0.6 * kick(t);
                 if self.bar_position(k) % 2 == 1 && t < SNARE_LEN {
@@ -132,19 +240,18 @@ impl Signal for Drums {
                     0.3 * uniform(self.hat_key, n) * (-t / 0.012).exp() * release(t, HAT_LEN)
                 });
             }
-            *o = (self.amp * v) as f32;
+            self.amp * v
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(d: &mut Drums, frames: usize) -> Vec<f32> {
-        let mut out = vec![0.0; frames];
-        d.render(0, &mut out);
-        out
+    #[test]
+    fn tabulated_hits_equal_the_formulas() {
+        let mut d = Drums::new(97.0, 44100, &[0, 5], 0.8, true, 9);
+        let x = render(&mut d, 200_000);
+        for (n, v) in x.iter().enumerate() {
+            let want = d.formula(n as u64);
+            assert!((*v as f64 - want).abs() < 1e-6, "n={n}: {v} vs {want}");
+        }
     }
 
     fn energy(x: &[f32]) -> f64 {

@@ -16,6 +16,7 @@
 //! gated histogram bins rather than the bins' centres.
 
 use super::{Loudness, to_db};
+use crate::effects::Df1 as Section;
 use crate::types::Block;
 
 /// Histogram bins: 0.1 LU wide from −70 LUFS (the absolute gate) to +30.
@@ -132,52 +133,6 @@ impl Histogram {
         let low = bin_holding(((size - 1) as f64 * 0.1 + 0.5) as u64);
         let high = bin_holding(((size - 1) as f64 * 0.95 + 0.5) as u64);
         Some(to_lufs(bin_centre(high)) - to_lufs(bin_centre(low)))
-    }
-}
-
-/// One biquad section in direct form I, f64. The feedback term of the
-/// previous output is added last, so the recursion costs one multiply and
-/// one add per sample (the section is latency-bound, not throughput-bound).
-#[derive(Clone, Copy, Debug)]
-struct Section {
-    b: [f64; 3],
-    a: [f64; 2],
-    x1: f64,
-    x2: f64,
-    y1: f64,
-    y2: f64,
-}
-
-impl Section {
-    fn new(b: [f64; 3], a: [f64; 2]) -> Section {
-        Section {
-            b,
-            a,
-            x1: 0.0,
-            x2: 0.0,
-            y1: 0.0,
-            y2: 0.0,
-        }
-    }
-
-    #[inline(always)]
-    fn run(&mut self, x: f64) -> f64 {
-        let y = (self.b[0] * x + self.b[1] * self.x1 + self.b[2] * self.x2 - self.a[1] * self.y2)
-            - self.a[0] * self.y1;
-        self.x2 = self.x1;
-        self.x1 = x;
-        self.y2 = self.y1;
-        self.y1 = y;
-        y
-    }
-
-    /// Zeroes an output history decayed below any audible (or f32)
-    /// level, before it turns denormal and slow.
-    fn flush(&mut self) {
-        if self.y1.abs() < 1e-30 && self.y2.abs() < 1e-30 {
-            self.y1 = 0.0;
-            self.y2 = 0.0;
-        }
     }
 }
 

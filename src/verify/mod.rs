@@ -31,21 +31,30 @@ pub struct StreamStats {
 impl StreamStats {
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
-        let mut sum = 0.0f64;
-        for (i, &v) in block.samples().iter().enumerate() {
-            if !v.is_finite() {
-                self.first_non_finite.get_or_insert(self.samples + i as u64);
-                continue;
+        let samples = block.samples();
+        let (mut sum, mut peak, mut clipped) = (0.0f64, self.peak, 0u64);
+        if samples.iter().all(|v| v.is_finite()) {
+            for &v in samples {
+                let a = v.abs();
+                peak = if a > peak { a } else { peak };
+                clipped += (a >= CLIP_LEVEL) as u64;
+                sum += (v as f64) * (v as f64);
             }
-            let a = v.abs();
-            self.peak = self.peak.max(a);
-            if a >= CLIP_LEVEL {
-                self.clipped += 1;
+        } else {
+            for (i, &v) in samples.iter().enumerate() {
+                if !v.is_finite() {
+                    self.first_non_finite.get_or_insert(self.samples + i as u64);
+                    continue;
+                }
+                peak = peak.max(v.abs());
+                clipped += (v.abs() >= CLIP_LEVEL) as u64;
+                sum += (v as f64) * (v as f64);
             }
-            sum += (v as f64) * (v as f64);
         }
+        self.peak = peak;
+        self.clipped += clipped;
         self.sum_sq += sum;
-        self.samples += block.samples().len() as u64;
+        self.samples += samples.len() as u64;
         self.frames += block.frames() as u64;
     }
 
