@@ -59,16 +59,7 @@ impl Envelope {
             };
             let (run, tail) = rest.split_at(frames * ch);
             let c = &mut self.cols[self.col];
-            for &v in run {
-                // NaN compares false both ways and is skipped (infinities
-                // fail the song before any picture is drawn).
-                if v < c.0 {
-                    c.0 = v;
-                }
-                if v > c.1 {
-                    c.1 = v;
-                }
-            }
+            (c.0, c.1) = min_max(run, (c.0, c.1));
             self.pos += frames as u64;
             rest = tail;
         }
@@ -218,6 +209,27 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// The smallest and largest of `values` and `start`, eight lanes at a time.
+/// NaN compares false both ways and is skipped (infinities fail the song
+/// before any picture is drawn); min and max do not depend on the order.
+fn min_max(values: &[f32], start: (f32, f32)) -> (f32, f32) {
+    let (mut lo, mut hi) = ([start.0; 8], [start.1; 8]);
+    let mut chunks = values.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+            hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
+        }
+    }
+    for &v in chunks.remainder() {
+        lo[0] = if v < lo[0] { v } else { lo[0] };
+        hi[0] = if v > hi[0] { v } else { hi[0] };
+    }
+    let lo = lo.iter().fold(start.0, |m, &v| if v < m { v } else { m });
+    let hi = hi.iter().fold(start.1, |m, &v| if v > m { v } else { m });
+    (lo, hi)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! gated histogram bins rather than the bins' centres.
 
 use super::{Loudness, to_db};
-use crate::effects::Df1 as Section;
+use crate::effects::{Df1 as Section, has_fma};
 use crate::types::Block;
 
 /// Histogram bins: 0.1 LU wide from −70 LUFS (the absolute gate) to +30.
@@ -134,6 +134,27 @@ impl Histogram {
         let high = bin_holding(((size - 1) as f64 * 0.95 + 0.5) as u64);
         Some(to_lufs(bin_centre(high)) - to_lufs(bin_centre(low)))
     }
+}
+
+/// Adds the K-weighted energy of one channel's samples to its sub-block.
+#[inline(always)]
+fn k_weighted_energy<'a>(state: &mut ChannelState, run: impl Iterator<Item = &'a f32>) {
+    // Copied into locals so the state stays in registers.
+    let [mut shelf, mut highpass] = state.filter;
+    let mut sum = state.sub_sum;
+    for &x in run {
+        let y = highpass.run(shelf.run(x as f64));
+        sum += y * y;
+    }
+    state.filter = [shelf, highpass];
+    state.sub_sum = sum;
+}
+
+/// [`k_weighted_energy`] compiled for FMA (see [`has_fma`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn k_weighted_energy_fma<'a>(state: &mut ChannelState, run: impl Iterator<Item = &'a f32>) {
+    k_weighted_energy(state, run)
 }
 
 /// The BS.1770 K-weighting for `rate`: the high shelf of the head, then
@@ -344,6 +365,7 @@ pub struct LoudnessMeter {
     gating: Histogram,
     short_term: Histogram,
     true_peak: TruePeak,
+    fma: bool,
 }
 
 impl LoudnessMeter {
@@ -363,6 +385,7 @@ impl LoudnessMeter {
             gating: Histogram::new(),
             short_term: Histogram::new(),
             true_peak: TruePeak::new(rate, channels as usize),
+            fma: has_fma(),
         }
     }
 
@@ -374,14 +397,14 @@ impl LoudnessMeter {
         while i < block.frames() {
             let n = (block.frames() - i).min(self.sub_len - self.sub_pos);
             for (c, state) in self.channels.iter_mut().enumerate() {
-                let [mut shelf, mut highpass] = state.filter;
-                let mut sum = state.sub_sum;
-                for &x in samples[i * ch + c..(i + n) * ch].iter().step_by(ch) {
-                    let y = highpass.run(shelf.run(x as f64));
-                    sum += y * y;
+                let run = samples[i * ch + c..(i + n) * ch].iter().step_by(ch);
+                #[cfg(target_arch = "x86_64")]
+                if self.fma {
+                    // SAFETY: `fma` is set only where the CPU has FMA.
+                    unsafe { k_weighted_energy_fma(state, run) };
+                    continue;
                 }
-                state.filter = [shelf, highpass];
-                state.sub_sum = sum;
+                k_weighted_energy(state, run);
             }
             i += n;
             self.sub_pos += n;

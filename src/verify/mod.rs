@@ -21,7 +21,8 @@ pub const CLIP_LEVEL: f32 = 0.99;
 pub struct StreamStats {
     pub frames: u64,
     samples: u64,
-    sum_sq: f64,
+    /// Σ x² of the samples whose index is ≡ k (mod 4), k = 0..4.
+    lanes: [f64; 4],
     pub peak: f32,
     pub clipped: u64,
     /// Index of the first NaN or infinite sample, if any.
@@ -32,30 +33,67 @@ impl StreamStats {
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
         let samples = block.samples();
-        let (mut sum, mut peak, mut clipped) = (0.0f64, self.peak, 0u64);
-        if samples.iter().all(|v| v.is_finite()) {
-            for &v in samples {
-                let a = v.abs();
-                peak = if a > peak { a } else { peak };
-                clipped += (a >= CLIP_LEVEL) as u64;
-                sum += (v as f64) * (v as f64);
-            }
-        } else {
-            for (i, &v) in samples.iter().enumerate() {
-                if !v.is_finite() {
-                    self.first_non_finite.get_or_insert(self.samples + i as u64);
-                    continue;
-                }
-                peak = peak.max(v.abs());
-                clipped += (v.abs() >= CLIP_LEVEL) as u64;
-                sum += (v as f64) * (v as f64);
+        // Peak, clip count and a non-finite flag in eight lanes, so the
+        // loop runs eight samples at a time; max and counts do not depend
+        // on the order.
+        let (mut peak, mut clipped, mut finite) = ([0.0f32; 8], [0u32; 8], [true; 8]);
+        let mut chunks = samples.chunks_exact(8);
+        for c in &mut chunks {
+            for k in 0..8 {
+                let a = c[k].abs();
+                finite[k] &= a <= f32::MAX;
+                peak[k] = if a > peak[k] { a } else { peak[k] };
+                clipped[k] += (a >= CLIP_LEVEL) as u32;
             }
         }
-        self.peak = peak;
-        self.clipped += clipped;
-        self.sum_sq += sum;
+        for &v in chunks.remainder() {
+            let a = v.abs();
+            finite[0] &= a <= f32::MAX;
+            peak[0] = if a > peak[0] { a } else { peak[0] };
+            clipped[0] += (a >= CLIP_LEVEL) as u32;
+        }
+        if finite.iter().all(|&f| f) {
+            self.peak = peak.iter().fold(self.peak, |m, &p| m.max(p));
+            self.clipped += clipped.iter().map(|&c| c as u64).sum::<u64>();
+            self.add_squares(samples);
+        } else {
+            // Rare (the song fails): note where, count the finite rest.
+            let index = samples.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            self.first_non_finite
+                .get_or_insert(self.samples + index as u64);
+            for &v in samples.iter().filter(|v| v.is_finite()) {
+                self.peak = self.peak.max(v.abs());
+                self.clipped += (v.abs() >= CLIP_LEVEL) as u64;
+            }
+            for (i, &v) in samples.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                self.lanes[(self.samples as usize + i) % 4] += (v as f64) * (v as f64);
+            }
+        }
         self.samples += samples.len() as u64;
         self.frames += block.frames() as u64;
+    }
+
+    /// Adds Σ x² in four lanes keyed by the absolute sample index (so any
+    /// block split sums alike), which lets the loop run four additions at
+    /// a time. Does not advance the sample count.
+    fn add_squares(&mut self, samples: &[f32]) {
+        let mut lanes = self.lanes;
+        let lead = ((4 - self.samples % 4) % 4).min(samples.len() as u64) as usize;
+        let (head, rest) = samples.split_at(lead);
+        for (k, &v) in head.iter().enumerate() {
+            lanes[(self.samples as usize + k) % 4] += (v as f64) * (v as f64);
+        }
+        // From here the absolute index of chunk element k is ≡ k (mod 4).
+        let mut chunks = rest.chunks_exact(4);
+        for c in &mut chunks {
+            for k in 0..4 {
+                lanes[k] += (c[k] as f64) * (c[k] as f64);
+            }
+        }
+        for (k, &v) in chunks.remainder().iter().enumerate() {
+            lanes[k] += (v as f64) * (v as f64);
+        }
+        self.lanes = lanes;
     }
 
     /// Root mean square over all samples.
@@ -63,7 +101,8 @@ impl StreamStats {
         if self.samples == 0 {
             0.0
         } else {
-            (self.sum_sq / self.samples as f64).sqrt()
+            let sum_sq = (self.lanes[0] + self.lanes[1]) + (self.lanes[2] + self.lanes[3]);
+            (sum_sq / self.samples as f64).sqrt()
         }
     }
 
