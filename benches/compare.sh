@@ -5,18 +5,25 @@
 # and lengths; SoX and FFmpeg get a tone for the drum stem), each aligned to
 # the target (loop / pad / loop-of-tail / trim), each through a 4th-order
 # 8 kHz Butterworth low-pass (two 2-pole sections, Q 0.5412 and 1.3066),
-# mixed with the demo's gains, written as 32-bit float WAV. No archive.
-# stemflow and SoX write the five stems and the master; the FFmpeg graph
-# writes only the master (and its aloop buffers the whole input in memory).
+# mixed with the demo's gains, written as 32-bit float WAV: the five stems
+# and the master, all three ways. No archive. (FFmpeg's aloop buffers the
+# whole input in memory; stemflow also meters loudness and true peak of
+# every file and draws the overview, which the others do not.)
 #
 # Usage: benches/compare.sh [RUNS]   (default 5; lengths 137 s and 600 s)
+# Environment: STEMFLOW=path/to/binary skips the build; LENGTHS="137" picks
+# lengths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 command -v sox >/dev/null || apt-get install -y -q sox >/dev/null
 command -v ffmpeg >/dev/null || apt-get install -y -q ffmpeg >/dev/null
-cargo build --release --quiet
-bin=$PWD/target/release/stemflow
+if [ -z "${STEMFLOW:-}" ]; then
+  cargo build --release --quiet
+  bin=$PWD/target/release/stemflow
+else
+  bin=$STEMFLOW
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,12 +42,14 @@ print(t)
 PY
 }
 
-run_stemflow() { # duration
-  rm -rf "$work/sf"; "$bin" render "$work/m$1.toml" --out "$work/sf" --quiet --force >/dev/null
+# Each way is written out as a plain script first, so the timed runs do
+# nothing but the work (no length arithmetic inside the timing).
+write_stemflow() { # duration
+  echo "rm -rf '$work/sf'; '$bin' render '$work/m$1.toml' --out '$work/sf' --quiet --force >/dev/null"
 }
 
-run_sox() { # duration
-  local d=$1 shift parts=() i=0
+write_sox() { # duration
+  local d=$1 shift parts="" i=0
   shift=$(python3 -c "print($d - 137)")
   for s in $stems; do
     IFS=: read -r name f len g <<<"$s"
@@ -48,35 +57,37 @@ run_sox() { # duration
     # loop short sources, pad the nearly full one, trim the long one
     local fx="lowpass -2 8000 0.5412q lowpass -2 8000 1.3066q"
     local reps; reps=$(python3 -c "import math; print(max(0, math.ceil($d / $len) - 1))")
-    sox -n -r 48000 -c 1 -e floating-point -b 32 "$work/sox$i.wav" synth "$len" sine "$f" vol 0.6 $fx repeat "$reps" trim 0 "$d" &
-    parts+=(-v "$g" "$work/sox$i.wav"); i=$((i + 1))
+    echo "sox -n -r 48000 -c 1 -e floating-point -b 32 '$work/sox-$name.wav' synth $len sine $f vol 0.6 $fx repeat $reps trim 0 $d &"
+    parts+=" -v $g '$work/sox-$name.wav'"; i=$((i + 1))
   done
-  wait
-  sox -m "${parts[@]}" -e floating-point -b 32 "$work/sox-master.wav"
+  echo "wait"
+  echo "sox -m $parts -e floating-point -b 32 '$work/sox-master.wav'"
 }
 
-run_ffmpeg() { # duration
-  local d=$1 shift inputs=() chains="" mixin="" i=0 weights=""
+write_ffmpeg() { # duration
+  local d=$1 shift inputs="" chains="" mixin="" outs="" i=0 weights=""
   shift=$(python3 -c "print($d - 137)")
   for s in $stems; do
     IFS=: read -r name f len g <<<"$s"
     len=$(python3 -c "print($len + $shift)")
-    inputs+=(-f lavfi -i "sine=frequency=$f:sample_rate=48000:duration=$len")
-    chains+="[$i:a]volume=0.6,lowpass=f=8000:p=2:t=q:w=0.5412,lowpass=f=8000:p=2:t=q:w=1.3066,aloop=loop=-1:size=2e9,atrim=duration=$d,apad=whole_dur=$d[s$i];"
-    mixin+="[s$i]"; weights+="$g "; i=$((i + 1))
+    inputs+=" -f lavfi -i sine=frequency=$f:sample_rate=48000:duration=$len"
+    chains+="[$i:a]volume=0.6,lowpass=f=8000:p=2:t=q:w=0.5412,lowpass=f=8000:p=2:t=q:w=1.3066,aloop=loop=-1:size=2e9,atrim=duration=$d,apad=whole_dur=$d,asplit=2[s$i][o$i];"
+    mixin+="[s$i]"; weights+="$g "
+    outs+=" -map [o$i] -c:a pcm_f32le '$work/ff-$name.wav'"; i=$((i + 1))
   done
-  ffmpeg -v error -y "${inputs[@]}" -filter_complex "${chains}${mixin}amix=inputs=$i:weights=${weights% }:normalize=0" -c:a pcm_f32le "$work/ff-master.wav"
+  echo "ffmpeg -v error -y $inputs -filter_complex '${chains}${mixin}amix=inputs=$i:weights=${weights% }:normalize=0[m]' -map [m] -c:a pcm_f32le '$work/ff-master.wav' $outs"
 }
 
-measure() { # cmd duration -> "seconds kib"
-  /usr/bin/time -f "%e %M" -o "$work/t" bash -c "$(declare -f run_$1); $(declare -p stems work bin); run_$1 $2" 2>/dev/null
+measure() { # way duration -> "seconds kib"
+  /usr/bin/time -f "%e %M" -o "$work/t" bash "$work/$1$2.sh" 2>/dev/null
   cat "$work/t"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-for d in 137 600; do
+for d in ${LENGTHS:-137 600}; do
   manifest "$d" > "$work/m$d.toml"
+  for way in stemflow sox ffmpeg; do "write_$way" "$d" > "$work/$way$d.sh"; done
   : > "$work/sf.t"; : > "$work/sox.t"; : > "$work/ff.t"
   for _ in $(seq "$runs"); do   # interleaved
     measure stemflow "$d" >> "$work/sf.t"
