@@ -122,14 +122,18 @@ impl StemWorker {
 type StemFigures = (Levels, Loudness, Envelope);
 
 /// Where the mixer gets a stem's blocks from.
-enum Feed {
+enum Feed<'a> {
     /// From the stem's own thread, returning each block for reuse.
     Thread {
         full: Receiver<Block>,
         free: Sender<Block>,
     },
     /// Produced on the mixer's thread, on demand.
-    Inline { worker: StemWorker, block: Block },
+    Inline {
+        worker: StemWorker,
+        block: Block,
+        figures: &'a mut Option<StemFigures>,
+    },
 }
 
 /// Shared between a song's threads: the first real error stops the rest.
@@ -239,50 +243,61 @@ pub fn render_song(
     };
     let limits = (!two_pass).then_some(&song.verify);
     let mut master_result = None;
-    if opts.threads <= 1 {
-        let mut feeds: Vec<Feed> = workers
-            .into_iter()
-            .map(|worker| Feed::Inline {
+
+    // The master and the stems are shared out over the song's threads,
+    // the master counting as one stem: item i (master = 0, stem k = k + 1)
+    // goes to thread i % threads. The song's own thread is thread 0.
+    let threads = opts.threads.clamp(1, workers.len() + 1);
+    let mut groups: Vec<Vec<ThreadStem>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut feeds: Vec<Feed> = Vec::new();
+    for (k, (worker, figures)) in workers.into_iter().zip(stem_figures.iter_mut()).enumerate() {
+        let group = (k + 1) % threads;
+        if group == 0 {
+            feeds.push(Feed::Inline {
                 worker,
                 block: Block::new(spec.channels, block_size),
-            })
-            .collect();
+                figures,
+            });
+            continue;
+        }
+        let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
+        let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
+        for _ in 0..CHANNEL_CAPACITY + 1 {
+            let _ = free_tx.send(Block::new(spec.channels, block_size));
+        }
+        feeds.push(Feed::Thread {
+            full: full_rx,
+            free: free_tx,
+        });
+        groups[group].push(ThreadStem {
+            worker,
+            figures,
+            free: free_rx,
+            full: full_tx,
+        });
+    }
+    std::thread::scope(|scope| {
+        for stems in groups.into_iter().skip(1) {
+            let failure = &failure;
+            // The scope joins the threads when it ends.
+            scope.spawn(move || run_stems(stems, target, spec, failure));
+        }
         master_result = run_master(master, &mut feeds, target, limits, &failure, progress);
-        if master_result.is_some() {
-            for (feed, figures) in feeds.into_iter().zip(stem_figures.iter_mut()) {
-                if let Feed::Inline { worker, .. } = feed {
-                    let name = worker.name.clone();
-                    match worker.finish(target, spec) {
-                        Ok(f) => *figures = Some(f),
-                        Err((stage, e)) => failure.record(stage, Some(&name), e),
-                    }
+        // Closing the channels releases any thread still waiting.
+        for feed in feeds {
+            if let Feed::Inline {
+                worker, figures, ..
+            } = feed
+                && master_result.is_some()
+            {
+                let name = worker.name.clone();
+                match worker.finish(target, spec) {
+                    Ok(f) => *figures = Some(f),
+                    Err((stage, e)) => failure.record(stage, Some(&name), e),
                 }
             }
         }
-    } else {
-        std::thread::scope(|scope| {
-            let mut feeds = Vec::new();
-            for (worker, figures) in workers.into_iter().zip(stem_figures.iter_mut()) {
-                let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
-                let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
-                for _ in 0..CHANNEL_CAPACITY + 1 {
-                    let _ = free_tx.send(Block::new(spec.channels, block_size));
-                }
-                feeds.push(Feed::Thread {
-                    full: full_rx,
-                    free: free_tx,
-                });
-                let failure = &failure;
-                // The scope joins the workers when it ends.
-                scope.spawn(move || {
-                    *figures = run_stem(worker, target, spec, free_rx, full_tx, failure);
-                });
-            }
-            master_result = run_master(master, &mut feeds, target, limits, &failure, progress);
-            // Closing the channels releases any worker still waiting.
-            drop(feeds);
-        });
-    }
+    });
 
     if let Some(e) = failure
         .first
@@ -373,38 +388,58 @@ fn build_stem(
     })
 }
 
-/// A stem worker's loop; returns its figures, or `None` after recording
-/// an error.
-fn run_stem(
-    mut w: StemWorker,
-    target: Frames,
-    spec: StreamSpec,
+/// A stem rendered on a thread of its song, feeding the mixer through
+/// channels.
+struct ThreadStem<'a> {
+    worker: StemWorker,
+    figures: &'a mut Option<StemFigures>,
     free: Receiver<Block>,
     full: Sender<Block>,
+}
+
+/// A song thread's loop: its stems take turns, a block each, until all
+/// have delivered their frames; each stem's figures are filled in, or an
+/// error recorded.
+fn run_stems(
+    mut stems: Vec<ThreadStem<'_>>,
+    target: Frames,
+    spec: StreamSpec,
     failure: &Failure<'_>,
-) -> Option<StemFigures> {
-    let name = w.name.clone();
-    let result = (|| {
-        loop {
-            if failure.stopped() {
-                return Err((Stage::Source, StageError::Cancelled));
-            }
-            let Ok(mut block) = free.recv() else {
-                return Err((Stage::Mix, StageError::Cancelled));
-            };
-            if !w.produce(&mut block, spec.channels)? {
-                break;
-            }
-            full.send(block)
-                .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
+) {
+    let step = |s: &mut ThreadStem<'_>| -> Result<bool, (Stage, StageError)> {
+        if failure.stopped() {
+            return Err((Stage::Source, StageError::Cancelled));
         }
-        w.finish(target, spec)
-    })();
-    match result {
-        Ok(figures) => Some(figures),
-        Err((stage, e)) => {
-            failure.record(stage, Some(&name), e);
-            None
+        let Ok(mut block) = s.free.recv() else {
+            return Err((Stage::Mix, StageError::Cancelled));
+        };
+        if !s.worker.produce(&mut block, spec.channels)? {
+            return Ok(false);
+        }
+        s.full
+            .send(block)
+            .map_err(|_| (Stage::Mix, StageError::Cancelled))?;
+        Ok(true)
+    };
+    // Stems end together: they all deliver `target` frames in blocks of
+    // the same size.
+    let mut running = true;
+    while running {
+        for s in stems.iter_mut() {
+            match step(s) {
+                Ok(more) => running = more,
+                Err((stage, e)) => {
+                    failure.record(stage, Some(&s.worker.name), e);
+                    return;
+                }
+            }
+        }
+    }
+    for s in stems {
+        let name = s.worker.name.clone();
+        match s.worker.finish(target, spec) {
+            Ok(f) => *s.figures = Some(f),
+            Err((stage, e)) => failure.record(stage, Some(&name), e),
         }
     }
 }
@@ -423,7 +458,7 @@ struct MasterStage {
 /// measurements, or `None` if the song stopped.
 fn run_master(
     mut m: MasterStage,
-    inputs: &mut [Feed],
+    inputs: &mut [Feed<'_>],
     target: Frames,
     limits: Option<&VerifyLimits>,
     failure: &Failure<'_>,
@@ -447,7 +482,7 @@ fn run_master(
                     m.mixer.add(i, &block);
                     let _ = free.send(block);
                 }
-                Feed::Inline { worker, block } => {
+                Feed::Inline { worker, block, .. } => {
                     match worker.produce(block, channels as u16) {
                         Ok(true) => m.mixer.add(i, block),
                         // Stems end together at the target; a short one is
