@@ -16,7 +16,7 @@
 //! gated histogram bins rather than the bins' centres.
 
 use super::{Loudness, to_db};
-use crate::effects::{Df1 as Section, has_fma};
+use crate::effects::iir::{Cascade, Section};
 use crate::types::Block;
 
 /// Histogram bins: 0.1 LU wide from −70 LUFS (the absolute gate) to +30.
@@ -136,61 +136,61 @@ impl Histogram {
     }
 }
 
-/// Adds the K-weighted energy of one channel's samples to its sub-block.
-#[inline(always)]
-fn k_weighted_energy<'a>(state: &mut ChannelState, run: impl Iterator<Item = &'a f32>) {
-    // Copied into locals so the state stays in registers.
-    let [mut shelf, mut highpass] = state.filter;
-    let mut sum = state.sub_sum;
-    for &x in run {
-        let y = highpass.run(shelf.run(x as f64));
-        sum += y * y;
+/// Adds Σ y² into four lanes keyed by frame index mod 4 (`start` is the
+/// first value's index), so the loop runs four additions at a time and any
+/// block split sums alike.
+fn add_squares(lanes: &mut [f64; 4], start: usize, values: &[f64]) {
+    let lead = ((4 - start % 4) % 4).min(values.len());
+    let (head, rest) = values.split_at(lead);
+    for (k, y) in head.iter().enumerate() {
+        lanes[(start + k) % 4] += y * y;
     }
-    state.filter = [shelf, highpass];
-    state.sub_sum = sum;
-}
-
-/// [`k_weighted_energy`] compiled for FMA (see [`has_fma`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-fn k_weighted_energy_fma<'a>(state: &mut ChannelState, run: impl Iterator<Item = &'a f32>) {
-    k_weighted_energy(state, run)
+    let mut chunks = rest.chunks_exact(4);
+    for c in &mut chunks {
+        for k in 0..4 {
+            lanes[k] += c[k] * c[k];
+        }
+    }
+    for (k, y) in chunks.remainder().iter().enumerate() {
+        lanes[k] += y * y;
+    }
 }
 
 /// The BS.1770 K-weighting for `rate`: the high shelf of the head, then
 /// the RLB high-pass, with libebur128's analogue prototypes so any sample
 /// rate gets the standard's response.
-fn k_weighting(rate: f64) -> [Section; 2] {
+fn k_weighting(rate: f64) -> Cascade<2> {
     use std::f64::consts::PI;
     let (f0, gain_db, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
     let k = (PI * f0 / rate).tan();
     let vh = 10f64.powf(gain_db / 20.0);
     let vb = vh.powf(0.4996667741545416);
     let a0 = 1.0 + k / q + k * k;
-    let shelf = Section::new(
-        [
+    let shelf = Section {
+        b: [
             (vh + vb * k / q + k * k) / a0,
             2.0 * (k * k - vh) / a0,
             (vh - vb * k / q + k * k) / a0,
         ],
-        [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-    );
+        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    };
     let (f0, q) = (38.13547087602444, 0.5003270373238773);
     let k = (PI * f0 / rate).tan();
     let a0 = 1.0 + k / q + k * k;
-    let highpass = Section::new(
-        [1.0, -2.0, 1.0],
-        [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-    );
-    [shelf, highpass]
+    let highpass = Section {
+        b: [1.0, -2.0, 1.0],
+        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    };
+    Cascade::new([shelf, highpass])
 }
 
 /// Per-channel state of the loudness measurement.
 #[derive(Clone, Debug)]
 struct ChannelState {
-    filter: [Section; 2],
-    /// Σ y² of the K-weighted samples in the current 100 ms sub-block.
-    sub_sum: f64,
+    filter: Cascade<2>,
+    /// Σ y² of the K-weighted samples in the current 100 ms sub-block, in
+    /// four lanes keyed by the frame index (any block split sums alike).
+    sub_sum: [f64; 4],
 }
 
 /// The BS.1770-4 Annex 2 true-peak meter: a 48-tap windowed-sinc
@@ -247,11 +247,9 @@ impl TruePeak {
     }
 
     fn update(&mut self, block: &Block) {
-        let ch = block.channels();
-        let samples = block.samples();
         for (c, (line, peak)) in self.lines.iter_mut().zip(&mut self.peaks).enumerate() {
             let history = line.len();
-            line.extend(samples[c..].iter().step_by(ch));
+            block.channel_into(c, line, |v| v);
             if self.factor == 1 {
                 *peak = line.iter().fold(*peak, |m, v| m.max(v.abs()));
             } else {
@@ -365,14 +363,15 @@ pub struct LoudnessMeter {
     gating: Histogram,
     short_term: Histogram,
     true_peak: TruePeak,
-    fma: bool,
+    /// Each channel of the current block, K-weighted.
+    weighted: Vec<Vec<f64>>,
 }
 
 impl LoudnessMeter {
     pub fn new(channels: u16, rate: u32) -> LoudnessMeter {
         let state = ChannelState {
             filter: k_weighting(rate as f64),
-            sub_sum: 0.0,
+            sub_sum: [0.0; 4],
         };
         LoudnessMeter {
             channels: vec![state; channels as usize],
@@ -385,26 +384,25 @@ impl LoudnessMeter {
             gating: Histogram::new(),
             short_term: Histogram::new(),
             true_peak: TruePeak::new(rate, channels as usize),
-            fma: has_fma(),
+            weighted: Vec::new(),
         }
     }
 
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
-        let ch = block.channels();
-        let samples = block.samples();
+        // K-weight each channel's whole block (one filter call, so the
+        // filter can run its chunks side by side), keeping the outputs.
+        self.weighted.resize(self.channels.len(), Vec::new());
+        for (c, (state, y)) in self.channels.iter_mut().zip(&mut self.weighted).enumerate() {
+            y.clear();
+            block.channel_into(c, y, f64::from);
+            state.filter.process(y);
+        }
         let mut i = 0;
         while i < block.frames() {
             let n = (block.frames() - i).min(self.sub_len - self.sub_pos);
-            for (c, state) in self.channels.iter_mut().enumerate() {
-                let run = samples[i * ch + c..(i + n) * ch].iter().step_by(ch);
-                #[cfg(target_arch = "x86_64")]
-                if self.fma {
-                    // SAFETY: `fma` is set only where the CPU has FMA.
-                    unsafe { k_weighted_energy_fma(state, run) };
-                    continue;
-                }
-                k_weighted_energy(state, run);
+            for (state, y) in self.channels.iter_mut().zip(&self.weighted) {
+                add_squares(&mut state.sub_sum, self.sub_pos, &y[i..i + n]);
             }
             i += n;
             self.sub_pos += n;
@@ -421,9 +419,9 @@ impl LoudnessMeter {
         let mut energy = 0.0;
         for state in &mut self.channels {
             // Mono and stereo channels all weigh 1 in BS.1770.
-            energy += state.sub_sum;
-            state.sub_sum = 0.0;
-            state.filter.iter_mut().for_each(Section::flush);
+            let l = state.sub_sum;
+            energy += (l[0] + l[1]) + (l[2] + l[3]);
+            state.sub_sum = [0.0; 4];
         }
         self.recent[(self.subs % SHORT_TERM_SUBS as u64) as usize] = energy;
         self.subs += 1;

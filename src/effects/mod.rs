@@ -23,130 +23,47 @@ pub fn butterworth_qs(order: u8) -> Vec<f64> {
         .collect()
 }
 
-/// One biquad section in direct form I, in f64. The previous output's
-/// feedback is added last, so the recursion (the part no CPU can run ahead
-/// of) costs one multiply and one add per sample.
-#[derive(Clone, Copy, Debug)]
-pub struct Df1 {
-    b: [f64; 3],
-    a: [f64; 2],
-    x1: f64,
-    x2: f64,
-    y1: f64,
-    y2: f64,
+pub mod iir;
+
+use iir::{Cascade, Section};
+
+/// A cascade of one to four sections (Butterworth orders 2–8 and the
+/// single-section filters), sized at compile time for speed.
+#[derive(Clone, Debug)]
+enum Engine {
+    One(Cascade<1>),
+    Two(Cascade<2>),
+    Three(Cascade<3>),
+    Four(Cascade<4>),
 }
 
-impl Df1 {
-    /// A section with numerator `b` and denominator 1 + a[0]·z⁻¹ + a[1]·z⁻².
-    pub fn new(b: [f64; 3], a: [f64; 2]) -> Df1 {
-        Df1 {
-            b,
-            a,
-            x1: 0.0,
-            x2: 0.0,
-            y1: 0.0,
-            y2: 0.0,
+impl Engine {
+    fn new(sections: &[Section]) -> Engine {
+        match *sections {
+            [a] => Engine::One(Cascade::new([a])),
+            [a, b] => Engine::Two(Cascade::new([a, b])),
+            [a, b, c] => Engine::Three(Cascade::new([a, b, c])),
+            [a, b, c, d] => Engine::Four(Cascade::new([a, b, c, d])),
+            _ => unreachable!("filters have one to four sections"),
         }
     }
 
-    /// The section `biquad` designed.
-    pub fn from_coefficients(c: &Coefficients<f64>) -> Df1 {
-        Df1::new([c.b0, c.b1, c.b2], [c.a1, c.a2])
-    }
-
-    #[inline(always)]
-    pub fn run(&mut self, x: f64) -> f64 {
-        let rest = self.b[0] * x + self.b[1] * self.x1 + self.b[2] * self.x2 - self.a[1] * self.y2;
-        // Fused multiply-add rounds once on every CPU, so results do not
-        // depend on the machine; see `with_fma` for the speed.
-        let y = (-self.a[0]).mul_add(self.y1, rest);
-        self.x2 = self.x1;
-        self.x1 = x;
-        self.y2 = self.y1;
-        self.y1 = y;
-        y
-    }
-
-    /// Zeroes an output history decayed far below f32 resolution, before
-    /// it turns denormal and slow. Callers do this at fixed frame
-    /// positions, so the result stays independent of block boundaries.
-    pub fn flush(&mut self) {
-        if self.y1.abs() < 1e-30 && self.y2.abs() < 1e-30 {
-            self.y1 = 0.0;
-            self.y2 = 0.0;
+    fn process(&mut self, buf: &mut [f64]) {
+        match self {
+            Engine::One(c) => c.process(buf),
+            Engine::Two(c) => c.process(buf),
+            Engine::Three(c) => c.process(buf),
+            Engine::Four(c) => c.process(buf),
         }
     }
 }
 
-/// True where the CPU has FMA (every x86-64 since 2013): the feedback of
-/// [`Df1::run`] is then one instruction, which halves the latency of the
-/// recursion — the limit on an IIR filter's speed. Elsewhere `mul_add` is
-/// computed exactly in software: slower, the same bits.
-pub fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Runs every sample of `run` (one channel of a block) through `sections`
-/// in turn.
-#[inline(always)]
-fn cascade<'a>(sections: &mut [Df1], run: impl Iterator<Item = &'a mut f32>) {
-    // Sections are copied into locals so their state stays in registers.
-    match sections {
-        [a] => {
-            let mut s = *a;
-            for v in run {
-                *v = s.run(*v as f64) as f32;
-            }
-            *a = s;
-        }
-        [a, b] => {
-            let (mut s, mut t) = (*a, *b);
-            for v in run {
-                *v = t.run(s.run(*v as f64)) as f32;
-            }
-            (*a, *b) = (s, t);
-        }
-        [a, b, c] => {
-            let (mut s, mut t, mut u) = (*a, *b, *c);
-            for v in run {
-                *v = u.run(t.run(s.run(*v as f64))) as f32;
-            }
-            (*a, *b, *c) = (s, t, u);
-        }
-        all => {
-            for v in run {
-                let mut x = *v as f64;
-                for s in all.iter_mut() {
-                    x = s.run(x);
-                }
-                *v = x as f32;
-            }
-        }
-    }
-}
-
-/// [`cascade`] compiled for FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-fn cascade_fma<'a>(sections: &mut [Df1], run: impl Iterator<Item = &'a mut f32>) {
-    cascade(sections, run)
-}
-
-/// Frames between denormal flushes of filter state.
-const FLUSH_EVERY: u64 = 4096;
-
-/// A cascade of biquad sections (designed by the `biquad` crate), one state
-/// per channel and section, computed in f64 a channel at a time, every
-/// section per sample.
+/// A cascade of biquad sections (designed by the `biquad` crate), one
+/// state per channel, computed in f64 by [`iir::Cascade`].
 pub struct BiquadCascade {
-    /// `channels[c][s]`: section `s` of channel `c`.
-    channels: Vec<Vec<Df1>>,
-    /// Frames processed so far.
-    frames: u64,
-    fma: bool,
+    channels: Vec<Engine>,
+    /// One channel of the current block, in f64.
+    scratch: Vec<f64>,
 }
 
 impl BiquadCascade {
@@ -180,38 +97,27 @@ impl BiquadCascade {
                 vec![design(Type::HighShelf(gain_db), freq, shelf_q)?]
             }
         };
-        let sections: Vec<Df1> = coefs.iter().map(Df1::from_coefficients).collect();
+        let sections: Vec<Section> = coefs
+            .iter()
+            .map(|c| Section {
+                b: [c.b0, c.b1, c.b2],
+                a: [c.a1, c.a2],
+            })
+            .collect();
         Ok(BiquadCascade {
-            channels: vec![sections; channels as usize],
-            frames: 0,
-            fma: has_fma(),
+            channels: vec![Engine::new(&sections); channels as usize],
+            scratch: Vec::new(),
         })
     }
 }
 
 impl Processor for BiquadCascade {
     fn process(&mut self, block: &mut Block) {
-        let ch = block.channels();
-        let frames = block.frames();
-        let samples = block.samples_mut();
-        let mut i = 0;
-        while i < frames {
-            let n = (FLUSH_EVERY - self.frames % FLUSH_EVERY).min((frames - i) as u64) as usize;
-            for (c, sections) in self.channels.iter_mut().enumerate() {
-                let run = samples[i * ch + c..(i + n) * ch].iter_mut().step_by(ch);
-                #[cfg(target_arch = "x86_64")]
-                if self.fma {
-                    // SAFETY: `fma` is set only where the CPU has FMA.
-                    unsafe { cascade_fma(sections, run) };
-                    continue;
-                }
-                cascade(sections, run);
-            }
-            i += n;
-            self.frames += n as u64;
-            if self.frames % FLUSH_EVERY == 0 {
-                self.channels.iter_mut().flatten().for_each(Df1::flush);
-            }
+        for (c, engine) in self.channels.iter_mut().enumerate() {
+            self.scratch.clear();
+            block.channel_into(c, &mut self.scratch, f64::from);
+            engine.process(&mut self.scratch);
+            block.set_channel(c, &self.scratch, |y| y as f32);
         }
     }
 }
