@@ -187,12 +187,33 @@ pub fn render_song(
     std::fs::create_dir_all(&stems_dir)
         .map_err(|e| fail(Stage::Output, None, StageError::io(&stems_dir, e)))?;
 
+    // Opening sources and planning seams reads audio: with threads to
+    // spare, every stem does it at once. The first failure in stem order
+    // is reported, whatever finished first.
+    let built: Vec<_> = if opts.threads > 1 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = song
+                .stems
+                .iter()
+                .map(|stem| scope.spawn(|| build_stem(song, stem, &stems_dir, block_size)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    } else {
+        song.stems
+            .iter()
+            .map(|stem| build_stem(song, stem, &stems_dir, block_size))
+            .collect()
+    };
     let mut workers = Vec::new();
-    for stem in &song.stems {
-        workers.push(
-            build_stem(song, stem, &stems_dir, block_size)
-                .map_err(|(stage, e)| fail(stage, Some(&stem.name), e))?,
-        );
+    for (stem, result) in song.stems.iter().zip(built) {
+        workers.push(result.map_err(|(stage, e)| fail(stage, Some(&stem.name), e))?);
     }
     let infos: Vec<AlignInfo> = workers.iter().map(|w| w.aligner.info().clone()).collect();
     let master_path = dir.join("master.wav");

@@ -212,23 +212,23 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
 }
 
 /// The smallest and largest of `values` and `start`, eight lanes at a time.
-/// NaN compares false both ways and is skipped (infinities fail the song
-/// before any picture is drawn); min and max do not depend on the order.
+/// `min`/`max` skip NaN (infinities fail the song before any picture is
+/// drawn) and do not depend on the order.
 fn min_max(values: &[f32], start: (f32, f32)) -> (f32, f32) {
     let (mut lo, mut hi) = ([start.0; 8], [start.1; 8]);
     let mut chunks = values.chunks_exact(8);
     for c in &mut chunks {
         for k in 0..8 {
-            lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
-            hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
+            lo[k] = lo[k].min(c[k]);
+            hi[k] = hi[k].max(c[k]);
         }
     }
     for &v in chunks.remainder() {
-        lo[0] = if v < lo[0] { v } else { lo[0] };
-        hi[0] = if v > hi[0] { v } else { hi[0] };
+        lo[0] = lo[0].min(v);
+        hi[0] = hi[0].max(v);
     }
-    let lo = lo.iter().fold(start.0, |m, &v| if v < m { v } else { m });
-    let hi = hi.iter().fold(start.1, |m, &v| if v > m { v } else { m });
+    let lo = lo.iter().fold(start.0, |m, &v| m.min(v));
+    let hi = hi.iter().fold(start.1, |m, &v| m.max(v));
     (lo, hi)
 }
 

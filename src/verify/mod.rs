@@ -33,26 +33,26 @@ impl StreamStats {
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
         let samples = block.samples();
-        // Peak, clip count and a non-finite flag in eight lanes, so the
+        // Peak, clip count and a non-finite count in eight lanes, so the
         // loop runs eight samples at a time; max and counts do not depend
         // on the order.
-        let (mut peak, mut clipped, mut finite) = ([0.0f32; 8], [0u32; 8], [true; 8]);
+        let (mut peak, mut clipped, mut bad) = ([0.0f32; 8], [0u32; 8], [0u32; 8]);
         let mut chunks = samples.chunks_exact(8);
         for c in &mut chunks {
             for k in 0..8 {
                 let a = c[k].abs();
-                finite[k] &= a <= f32::MAX;
-                peak[k] = if a > peak[k] { a } else { peak[k] };
+                bad[k] += !(a <= f32::MAX) as u32;
+                peak[k] = peak[k].max(a);
                 clipped[k] += (a >= CLIP_LEVEL) as u32;
             }
         }
         for &v in chunks.remainder() {
             let a = v.abs();
-            finite[0] &= a <= f32::MAX;
-            peak[0] = if a > peak[0] { a } else { peak[0] };
+            bad[0] += !(a <= f32::MAX) as u32;
+            peak[0] = peak[0].max(a);
             clipped[0] += (a >= CLIP_LEVEL) as u32;
         }
-        if finite.iter().all(|&f| f) {
+        if bad.iter().all(|&b| b == 0) {
             self.peak = peak.iter().fold(self.peak, |m, &p| m.max(p));
             self.clipped += clipped.iter().map(|&c| c as u64).sum::<u64>();
             self.add_squares(samples);
