@@ -66,13 +66,15 @@ fn step<const L: usize>(c: &Section, st: &mut State<L>, x: [f64; L]) -> [f64; L]
 /// Every section's state: (s1, s2) per section.
 type States<const S: usize> = [[f64; 2]; S];
 
-/// `Σ m[s][j]·z[s][j]` in a fixed order.
+/// The correction k frames into a chunk that started in state `z`:
+/// `Σ g[s][j][k]·z[s][j]`, in a fixed order.
 #[inline(always)]
-fn dot<const S: usize>(m: &States<S>, z: &States<S>) -> f64 {
+fn correction<const S: usize>(g: &[[f64; CHUNK]], k: usize, z: &States<S>) -> f64 {
+    let g = &g[..2 * S];
     let mut acc = 0.0;
     for s in 0..S {
         for j in 0..2 {
-            acc = m[s][j].mul_add(z[s][j], acc);
+            acc = g[2 * s + j][k].mul_add(z[s][j], acc);
         }
     }
     acc
@@ -86,9 +88,10 @@ pub struct Cascade<const S: usize> {
     zs: [State<1>; S],
     /// The true state where the current chunk began.
     z0: States<S>,
-    /// `g[k][s][j]`: the last section's output k frames into a chunk that
-    /// starts from unit state (s, j) with no input.
-    g: Vec<States<S>>,
+    /// `g[2s + j][k]`: the last section's output k frames into a chunk
+    /// that starts from unit state (s, j) with no input (one row per
+    /// state, so the corrections read memory in order).
+    g: Vec<[f64; CHUNK]>,
     /// `phi[s][j]`: the state at the end of such a chunk.
     phi: [[States<S>; 2]; S],
     /// Frames filtered so far.
@@ -98,7 +101,7 @@ pub struct Cascade<const S: usize> {
 
 impl<const S: usize> Cascade<S> {
     pub fn new(sections: [Section; S]) -> Cascade<S> {
-        let mut g = vec![[[0.0; 2]; S]; CHUNK];
+        let mut g = vec![[0.0; CHUNK]; 2 * S];
         let mut phi = [[[[0.0; 2]; S]; 2]; S];
         for s0 in 0..S {
             for j0 in 0..2 {
@@ -108,12 +111,12 @@ impl<const S: usize> Cascade<S> {
                 } else {
                     st[s0].s2[0] = 1.0;
                 }
-                for gk in g.iter_mut() {
+                for gk in g[2 * s0 + j0].iter_mut() {
                     let mut x = [0.0];
                     for (c, st) in sections.iter().zip(st.iter_mut()) {
                         x = step(c, st, x);
                     }
-                    gk[s0][j0] = x[0];
+                    *gk = x[0];
                 }
                 phi[s0][j0] = st.map(|st| [st.s1[0], st.s2[0]]);
             }
@@ -171,7 +174,7 @@ impl<const S: usize> Cascade<S> {
             for (c, st) in self.sections.iter().zip(zs.iter_mut()) {
                 x = step(c, st, x);
             }
-            *v = x[0] + dot(&self.g[offset + k], &self.z0);
+            *v = x[0] + correction(&self.g, offset + k, &self.z0);
         }
         self.zs = zs;
         self.pos += buf.len() as u64;
@@ -194,8 +197,9 @@ impl<const S: usize> Cascade<S> {
         #[cfg(not(target_arch = "x86_64"))]
         let st = zero_state(&self.sections, buf);
         for (l, chunk) in buf.chunks_exact_mut(CHUNK).enumerate() {
-            for (v, g) in chunk.iter_mut().zip(&self.g) {
-                *v += dot(g, &self.z0);
+            let chunk: &mut [f64; CHUNK] = chunk.try_into().expect("whole chunk");
+            for k in 0..CHUNK {
+                chunk[k] += correction(&self.g, k, &self.z0);
             }
             self.end_chunk(st.map(|st| [st.s1[l], st.s2[l]]));
         }

@@ -198,8 +198,7 @@ struct ChannelState {
 /// above), with libebur128's coefficients and f32 arithmetic.
 struct TruePeak {
     factor: usize,
-    /// `coefs[p * taps + t]`: tap `t` of phase `p`.
-    coefs: Vec<f32>,
+    folded: Folded,
     /// max over phases of Σ|taps|: |output| ≤ bound · max|input|.
     bound: f64,
     /// Per channel: the last `taps − 1` inputs, then the block's.
@@ -239,7 +238,7 @@ impl TruePeak {
             .fold(0.0f64, f64::max);
         TruePeak {
             factor,
-            coefs,
+            folded: Folded::new(&coefs, factor),
             bound,
             lines: vec![vec![0.0; taps - 1]; channels],
             peaks: vec![0.0; channels],
@@ -254,8 +253,8 @@ impl TruePeak {
                 *peak = line.iter().fold(*peak, |m, v| m.max(v.abs()));
             } else {
                 match self.factor {
-                    4 => scan::<4>(line, &self.coefs, self.bound, peak),
-                    _ => scan::<2>(line, &self.coefs, self.bound, peak),
+                    4 => scan::<4>(line, &self.folded, self.bound, peak),
+                    _ => scan::<2>(line, &self.folded, self.bound, peak),
                 }
             }
             line.drain(..line.len() - history);
@@ -266,8 +265,8 @@ impl TruePeak {
 /// Raises `peak` to the largest interpolated |value| of `line`'s new
 /// samples (those after the first taps − 1), skipping chunks whose inputs
 /// are too small to matter.
-fn scan<const F: usize>(line: &[f32], coefs: &[f32], bound: f64, peak: &mut f32) {
-    let taps = coefs.len() / F;
+fn scan<const F: usize>(line: &[f32], fold: &Folded, bound: f64, peak: &mut f32) {
+    let taps = fold.taps;
     let mut start = taps - 1;
     while start < line.len() {
         let end = (start + TP_CHUNK).min(line.len());
@@ -278,22 +277,61 @@ fn scan<const F: usize>(line: &[f32], coefs: &[f32], bound: f64, peak: &mut f32)
         // taps are sin(kπ) ≈ 0), so the samples are peaks too.
         *peak = peak.max(window);
         if window as f64 * bound * (1.0 + 1e-4) >= *peak as f64 {
-            *peak = peak.max(interpolated_peak::<F>(line, start, end, coefs));
+            *peak = peak.max(interpolated_peak::<F>(line, start, end, fold));
         }
         start = end;
     }
 }
 
-/// The largest |output| of phases 1..F for inputs `start..end` of `line`.
-/// AVX doubles the lanes where the CPU has it; without FMA, every lane
-/// rounds exactly as the SSE2 build does, so results match bit for bit.
-fn interpolated_peak<const F: usize>(line: &[f32], start: usize, end: usize, coefs: &[f32]) -> f32 {
+/// The interpolator's phases folded about their centres. The design is
+/// symmetric — phase p's taps mirror phase F − p's, and the middle phase
+/// mirrors itself — so with u_t = x[n−t] + x[n−T+1+t] and v_t the
+/// difference (t < T/2), the middle phase is Σ m_t·u_t and the pair (p,
+/// F − p) is (S ± D)/2 with S = Σ s_t·u_t, D = Σ d_t·v_t, whose larger
+/// magnitude is (|S| + |D|)/2. Half the multiplications of the plain sums.
+struct Folded {
+    /// Taps per phase (T).
+    taps: usize,
+    /// Middle phase (F/2), averaged with its mirror.
+    m: Vec<f32>,
+    /// Phase 1 plus and minus its mirror (F = 4 only).
+    s: Vec<f32>,
+    d: Vec<f32>,
+}
+
+impl Folded {
+    /// `coefs[p * taps + t]` as designed.
+    fn new(coefs: &[f32], factor: usize) -> Folded {
+        let taps = coefs.len() / factor;
+        let phase = |p: usize| &coefs[p * taps..(p + 1) * taps];
+        let half = taps / 2;
+        let mid = phase(factor / 2);
+        let m = (0..half)
+            .map(|t| (mid[t] + mid[taps - 1 - t]) / 2.0)
+            .collect();
+        let (s, d) = if factor == 4 {
+            let h = phase(1);
+            (
+                (0..half).map(|t| h[t] + h[taps - 1 - t]).collect(),
+                (0..half).map(|t| h[t] - h[taps - 1 - t]).collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Folded { taps, m, s, d }
+    }
+}
+
+/// The largest interpolated |output| (phases 1..F) for inputs
+/// `start..end` of `line`. AVX doubles the lanes where the CPU has it;
+/// without FMA contraction every lane rounds as SSE2 does: same bits.
+fn interpolated_peak<const F: usize>(line: &[f32], start: usize, end: usize, fold: &Folded) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU supports AVX, checked just above.
-        return unsafe { interpolated_peak_avx::<F>(line, start, end, coefs) };
+        return unsafe { interpolated_peak_avx::<F>(line, start, end, fold) };
     }
-    interpolated_peak_portable::<F>(line, start, end, coefs)
+    interpolated_peak_portable::<F>(line, start, end, fold)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -302,9 +340,9 @@ fn interpolated_peak_avx<const F: usize>(
     line: &[f32],
     start: usize,
     end: usize,
-    coefs: &[f32],
+    fold: &Folded,
 ) -> f32 {
-    interpolated_peak_portable::<F>(line, start, end, coefs)
+    interpolated_peak_portable::<F>(line, start, end, fold)
 }
 
 #[inline(always)]
@@ -312,38 +350,54 @@ fn interpolated_peak_portable<const F: usize>(
     line: &[f32],
     start: usize,
     end: usize,
-    coefs: &[f32],
+    fold: &Folded,
 ) -> f32 {
     const LANES: usize = 8;
-    let taps = coefs.len() / F;
+    let (taps, half) = (fold.taps, fold.taps / 2);
     let mut lanes = [0.0f32; LANES];
-    let mut peak = 0.0f32;
-    for h in coefs.chunks(taps).skip(1) {
-        let mut n = start;
-        // Eight outputs at once, each summed over the taps in order (the
-        // same order as one output at a time, so the same rounding).
-        while n + LANES <= end {
-            let mut acc = [0.0f32; LANES];
-            for (t, &c) in h.iter().enumerate() {
-                let x: &[f32; LANES] = line[n - t..n - t + LANES].try_into().expect("8 lanes");
-                for k in 0..LANES {
-                    acc[k] += c * x[k];
+    let mut n = start;
+    // Eight outputs at once, each summed over the taps in the same order
+    // as one output at a time below, so with the same rounding.
+    while n + LANES <= end {
+        let (mut sm, mut ss, mut sd) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
+        for t in 0..half {
+            let a: &[f32; LANES] = line[n - t..n - t + LANES].try_into().expect("8 lanes");
+            let back = n + 1 + t - taps;
+            let b: &[f32; LANES] = line[back..back + LANES].try_into().expect("8 lanes");
+            for k in 0..LANES {
+                let (u, v) = (a[k] + b[k], a[k] - b[k]);
+                sm[k] += fold.m[t] * u;
+                if F == 4 {
+                    ss[k] += fold.s[t] * u;
+                    sd[k] += fold.d[t] * v;
                 }
             }
-            for k in 0..LANES {
-                lanes[k] = lanes[k].max(acc[k].abs());
-            }
-            n += LANES;
         }
-        for n in n..end {
-            let mut acc = 0.0f32;
-            for (t, &c) in h.iter().enumerate() {
-                acc += c * line[n - t];
+        for k in 0..LANES {
+            lanes[k] = lanes[k].max(sm[k].abs());
+            if F == 4 {
+                lanes[k] = lanes[k].max((ss[k].abs() + sd[k].abs()) * 0.5);
             }
-            peak = peak.max(acc.abs());
+        }
+        n += LANES;
+    }
+    for n in n..end {
+        let (mut sm, mut ss, mut sd) = (0.0f32, 0.0f32, 0.0f32);
+        for t in 0..half {
+            let (a, b) = (line[n - t], line[n + 1 + t - taps]);
+            let (u, v) = (a + b, a - b);
+            sm += fold.m[t] * u;
+            if F == 4 {
+                ss += fold.s[t] * u;
+                sd += fold.d[t] * v;
+            }
+        }
+        lanes[0] = lanes[0].max(sm.abs());
+        if F == 4 {
+            lanes[0] = lanes[0].max((ss.abs() + sd.abs()) * 0.5);
         }
     }
-    lanes.iter().fold(peak, |m, &v| m.max(v))
+    lanes.iter().fold(0.0f32, |m, &v| m.max(v))
 }
 
 /// EBU R128 loudness of a stream, measured block by block in fixed memory:
@@ -500,6 +554,28 @@ mod tests {
         }
         let l = m.loudness();
         assert!((l.lufs.unwrap() + 33.0).abs() <= 0.1, "{l:?}");
+    }
+
+    #[test]
+    fn the_interpolator_phases_mirror_each_other() {
+        // What folding the phases relies on.
+        for (rate, factor) in [(48000, 4), (96000, 2)] {
+            let tp = TruePeak::new(rate, 1);
+            assert_eq!(tp.factor, factor);
+            let taps = tp.folded.taps;
+            let design = |p: usize, t: usize| {
+                let j = (t * factor + p) as f64;
+                let w = 0.5 * (1.0 - (2.0 * std::f64::consts::PI * j / 48.0).cos());
+                let x = (j - 24.0) * std::f64::consts::PI / factor as f64;
+                w * x.sin() / x
+            };
+            for p in 1..factor {
+                for t in 0..taps {
+                    let (a, b) = (design(p, t), design(factor - p, taps - 1 - t));
+                    assert!((a - b).abs() < 1e-12, "phase {p} tap {t}: {a} vs {b}");
+                }
+            }
+        }
     }
 
     #[test]
