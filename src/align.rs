@@ -253,17 +253,12 @@ impl Aligner {
         };
         self.region_start = region_start;
         let n = c * ch;
-        let energy = |x: &[f32]| x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
-        let e_out = energy(&outgoing);
+        let e_out = dot(&outgoing, &outgoing);
         let (mut best, mut best_r) = (0usize, f64::NEG_INFINITY);
         for lag in 0..=span {
             let cand = &incoming[lag * ch..lag * ch + n];
-            let dot: f64 = outgoing
-                .iter()
-                .zip(cand)
-                .map(|(a, b)| *a as f64 * *b as f64)
-                .sum();
-            let denom = (e_out * energy(cand)).sqrt();
+            let dot = dot(&outgoing, cand);
+            let denom = (e_out * self::dot(cand, cand)).sqrt();
             // Silence matches anything perfectly.
             let r = if denom > 0.0 { dot / denom } else { 1.0 };
             if r > best_r + 1e-12 {
@@ -409,6 +404,24 @@ impl Aligner {
             }
         }
     }
+}
+
+/// Σ a·b in f64 over four running sums (so the seam search, about a
+/// thousand of these per looped stem, is not bound by one long chain of
+/// additions).
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] as f64 * y[k] as f64;
+        }
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        acc[0] += *x as f64 * *y as f64;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Reads `frames` frames starting at `pos` into a new interleaved vector.

@@ -9,7 +9,7 @@
 //! the RIFF rules say.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::StageError;
@@ -33,13 +33,14 @@ const WRITE_BUFFER: usize = 1 << 17;
 /// Streams blocks into a WAV (or RF64) file.
 pub struct WavOut {
     path: PathBuf,
-    file: BufWriter<File>,
+    file: File,
     spec: StreamSpec,
     /// Dither stream key, `None` when not dithering.
     dither: Option<u64>,
     /// Samples written so far (the dither counter).
     written: u64,
-    /// Conversion buffer, reused for every block.
+    /// Encoded bytes not yet written: blocks are encoded straight into it
+    /// and it goes to the kernel whenever it holds WRITE_BUFFER bytes.
     bytes: Vec<u8>,
     data_start: u64,
     /// Above this RIFF size the file becomes RF64 (lowered only in tests).
@@ -67,10 +68,9 @@ impl WavOut {
         threshold: u64,
     ) -> Result<WavOut, StageError> {
         let io = |e| StageError::io(path, e);
-        // Large enough that a song's files reach the kernel in few calls.
-        let mut file = BufWriter::with_capacity(WRITE_BUFFER, File::create(path).map_err(io)?);
+        let file = File::create(path).map_err(io)?;
         let fmt = fmt_chunk(spec);
-        let mut h = Vec::with_capacity(100);
+        let mut h = Vec::with_capacity(WRITE_BUFFER + (1 << 16));
         h.extend_from_slice(b"RIFF\0\0\0\0WAVE");
         h.extend_from_slice(b"JUNK");
         h.extend_from_slice(&DS64_BODY.to_le_bytes());
@@ -79,7 +79,7 @@ impl WavOut {
         h.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
         h.extend_from_slice(&fmt);
         h.extend_from_slice(b"data\0\0\0\0");
-        file.write_all(&h).map_err(io)?;
+        let data_start = h.len() as u64;
         Ok(WavOut {
             path: path.to_path_buf(),
             file,
@@ -87,21 +87,21 @@ impl WavOut {
             dither: (spec.format != SampleFormat::Float && dither == Dither::Tpdf)
                 .then_some(dither_key),
             written: 0,
-            bytes: Vec::new(),
-            data_start: h.len() as u64,
+            bytes: h,
+            data_start,
             rf64_threshold: threshold,
         })
     }
 
     /// Appends a block.
     pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
-        self.bytes.clear();
         match self.spec.format {
             SampleFormat::Float => {
                 // Sized once, then filled in a loop the compiler turns
                 // into a plain copy on little-endian machines.
-                self.bytes.resize(block.samples().len() * 4, 0);
-                for (b, v) in self.bytes.chunks_exact_mut(4).zip(block.samples()) {
+                let start = self.bytes.len();
+                self.bytes.resize(start + block.samples().len() * 4, 0);
+                for (b, v) in self.bytes[start..].chunks_exact_mut(4).zip(block.samples()) {
                     b.copy_from_slice(&v.to_le_bytes());
                 }
             }
@@ -122,9 +122,13 @@ impl WavOut {
             }
         }
         self.written += block.samples().len() as u64;
-        self.file
-            .write_all(&self.bytes)
-            .map_err(|e| StageError::io(&self.path, e))
+        if self.bytes.len() >= WRITE_BUFFER {
+            self.file
+                .write_all(&self.bytes)
+                .map_err(|e| StageError::io(&self.path, e))?;
+            self.bytes.clear();
+        }
+        Ok(())
     }
 
     /// Writes the final sizes (as RF64 if they need 64 bits) and closes.
@@ -132,13 +136,13 @@ impl WavOut {
         let io = |e| StageError::io(&self.path, e);
         let data = self.written * self.spec.format.bits() as u64 / 8;
         if data % 2 == 1 {
-            self.file.write_all(&[0]).map_err(io)?; // RIFF pad byte
+            self.bytes.push(0); // RIFF pad byte
         }
         let riff = self.data_start - 8 + data + data % 2;
         let frames = self.written / self.spec.channels as u64;
         // Everything buffered goes out before the header is patched.
-        self.file.flush().map_err(io)?;
-        let f = self.file.get_mut();
+        self.file.write_all(&self.bytes).map_err(io)?;
+        let f = &mut self.file;
         if riff > self.rf64_threshold {
             f.seek(SeekFrom::Start(0)).map_err(io)?;
             f.write_all(b"RF64").map_err(io)?;
@@ -161,7 +165,7 @@ impl WavOut {
             f.write_all(&(data as u32).to_le_bytes()).map_err(io)?;
         }
         // Flushing to disk is the batch's call (`--sync`), made once per song.
-        self.file.flush().map_err(io)
+        Ok(())
     }
 }
 
