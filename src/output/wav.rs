@@ -96,15 +96,7 @@ impl WavOut {
     /// Appends a block.
     pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
         match self.spec.format {
-            SampleFormat::Float => {
-                // Sized once, then filled in a loop the compiler turns
-                // into a plain copy on little-endian machines.
-                let start = self.bytes.len();
-                self.bytes.resize(start + block.samples().len() * 4, 0);
-                for (b, v) in self.bytes[start..].chunks_exact_mut(4).zip(block.samples()) {
-                    b.copy_from_slice(&v.to_le_bytes());
-                }
-            }
+            SampleFormat::Float => extend_le_bytes(&mut self.bytes, block.samples()),
             format => {
                 let bits = format.bits();
                 let scale = (1i64 << (bits - 1)) as f64;
@@ -166,6 +158,24 @@ impl WavOut {
         }
         // Flushing to disk is the batch's call (`--sync`), made once per song.
         Ok(())
+    }
+}
+
+/// Appends `samples` as little-endian IEEE floats.
+#[cfg(target_endian = "little")]
+fn extend_le_bytes(bytes: &mut Vec<u8>, samples: &[f32]) {
+    // SAFETY: f32 has no padding and every byte of it is initialised; on a
+    // little-endian machine its memory is exactly its little-endian bytes.
+    let raw =
+        unsafe { std::slice::from_raw_parts(samples.as_ptr().cast::<u8>(), samples.len() * 4) };
+    bytes.extend_from_slice(raw);
+}
+
+/// Appends `samples` as little-endian IEEE floats.
+#[cfg(target_endian = "big")]
+fn extend_le_bytes(bytes: &mut Vec<u8>, samples: &[f32]) {
+    for v in samples {
+        bytes.extend_from_slice(&v.to_le_bytes());
     }
 }
 

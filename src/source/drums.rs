@@ -126,27 +126,34 @@ fn tabulate(rate: f64, len: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
 }
 
 impl Drums {
-    /// Adds to `sum` (frames `start..`) every hit of grid `per_beat` that
-    /// sounds there, latest hit first for every frame whatever the block.
-    fn add_hits(
+    /// Calls `hit(k, d0, out)` for every hit of grid `per_beat` that sounds
+    /// in frames `start..start + len`: `k` the grid step, `d0` the frames
+    /// since the hit at the first frame of `out`, `out` the stretch of
+    /// frames (as indices from `start`) it covers. Latest hit first, for
+    /// every frame whatever the block.
+    fn for_each_hit(
         &self,
         start: u64,
-        sum: &mut [f64],
+        len: usize,
         per_beat: f64,
         longest: usize,
-        mut voice: impl FnMut(u64, u64, usize) -> f64,
+        mut hit: impl FnMut(u64, usize, std::ops::Range<usize>),
     ) {
-        let end = start + sum.len() as u64;
+        let end = start + len as u64;
         let mut k = self.step_at(end - 1, per_beat);
         loop {
-            let hit = self.start(k, per_beat);
-            if hit + (longest as u64) <= start {
+            let at = self.start(k, per_beat);
+            if at + (longest as u64) <= start {
                 break;
             }
-            let from = hit.max(start);
-            let to = (hit + longest as u64).min(end);
-            for n in from..to {
-                sum[(n - start) as usize] += voice(k, n, (n - hit) as usize);
+            let from = at.max(start);
+            let to = (at + longest as u64).min(end);
+            if from < to {
+                hit(
+                    k,
+                    (from - at) as usize,
+                    (from - start) as usize..(to - start) as usize,
+                );
             }
             if k == 0 {
                 break;
@@ -167,16 +174,31 @@ impl Signal for Drums {
         beats.resize(out.len(), 0.0);
         hats.clear();
         hats.resize(out.len(), 0.0);
-        self.add_hits(start, &mut beats, 1.0, self.kick.len(), |k, n, d| {
-            let mut s = self.kick[d];
-            if self.bar_position(k) % 2 == 1 && d < self.snare_noise.len() {
-                s += uniform(self.snare_key, n) * self.snare_noise[d] + self.snare_body[d];
+        self.for_each_hit(start, out.len(), 1.0, self.kick.len(), |k, d0, frames| {
+            let kick = &self.kick[d0..d0 + frames.len()];
+            for (b, &v) in beats[frames.clone()].iter_mut().zip(kick) {
+                *b += v;
             }
-            s
+            if self.bar_position(k) % 2 == 1 {
+                // Its noise is a function of the absolute frame.
+                let n0 = start + frames.start as u64;
+                let len = frames.len().min(self.snare_noise.len().saturating_sub(d0));
+                for (i, b) in beats[frames.start..frames.start + len]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    let d = d0 + i;
+                    *b += uniform(self.snare_key, n0 + i as u64) * self.snare_noise[d]
+                        + self.snare_body[d];
+                }
+            }
         });
         if self.hats {
-            self.add_hits(start, &mut hats, 2.0, self.hat.len(), |_, n, d| {
-                uniform(self.hat_key, n) * self.hat[d]
+            self.for_each_hit(start, out.len(), 2.0, self.hat.len(), |_, d0, frames| {
+                let n0 = start + frames.start as u64;
+                for (i, h) in hats[frames].iter_mut().enumerate() {
+                    *h += uniform(self.hat_key, n0 + i as u64) * self.hat[d0 + i];
+                }
             });
         }
         for ((o, b), h) in out.iter_mut().zip(&beats).zip(&hats) {
