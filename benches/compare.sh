@@ -45,7 +45,7 @@ PY
 # Each way is written out as a plain script first, so the timed runs do
 # nothing but the work (no length arithmetic inside the timing).
 write_stemflow() { # duration
-  echo "rm -rf '$work/sf'; '$bin' render '$work/m$1.toml' --out '$work/sf' --quiet --force >/dev/null"
+  echo "'$bin' render '$work/m$1.toml' --out '$work/sf' --quiet >/dev/null"
 }
 
 write_sox() { # duration
@@ -79,6 +79,10 @@ write_ffmpeg() { # duration
 }
 
 measure() { # way duration -> "seconds kib"
+  # Every way starts with no output on disk: removing the last run's files
+  # is not part of the work.
+  rm -rf "$work/sf" "$work"/sox-*.wav "$work"/ff-*.wav
+  sync
   /usr/bin/time -f "%e %M" -o "$work/t" bash "$work/$1$2.sh" 2>/dev/null
   cat "$work/t"
 }
