@@ -6,9 +6,13 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stemflow::align::{AlignSettings, Aligner};
 use stemflow::effects::{BiquadCascade, Echo, EffectChain, Processor};
-use stemflow::plan::{AlignMode, FilterKind, Wave};
+use stemflow::mix::{MasterBus, Mixer, StemGain};
+use stemflow::output::overview::Envelope;
+use stemflow::output::wav::WavOut;
+use stemflow::plan::{AlignMode, Clip, Dither, FilterKind, Wave};
 use stemflow::source::{Drums, Generated, Noise, Signal, Source, Tone};
-use stemflow::types::{Block, Frames};
+use stemflow::types::{Block, Frames, SampleFormat, StreamSpec};
+use stemflow::verify::{LoudnessMeter, StreamStats};
 
 const BLOCK: usize = 4096;
 const RATE: u32 = 48000;
@@ -99,6 +103,102 @@ fn alignment(c: &mut Criterion) {
     g.finish();
 }
 
+/// A block of a 440 Hz tone at 0.5.
+fn tone_block(channels: u16) -> Block {
+    let mut block = Block::new(channels, BLOCK);
+    for (i, f) in block.frames_mut().enumerate() {
+        f.fill((0.5 * (i as f64 * 440.0 / RATE as f64 * std::f64::consts::TAU).sin()) as f32);
+    }
+    block
+}
+
+fn mixing(c: &mut Criterion) {
+    let plan =
+        stemflow::manifest::parse(stemflow::DEMO_MANIFEST, "demo", std::path::Path::new("."))
+            .unwrap();
+    let stems = &plan.songs[0].stems;
+    let mut g = c.benchmark_group("mix");
+    // Frames of master per second, from the demo's five stems.
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    let stem = tone_block(1);
+    let mut master = Block::new(1, BLOCK);
+    let gains = stems.iter().map(|s| StemGain::new(s, 1)).collect();
+    let mut mixer = Mixer::new(gains, Clip::Hard, BLOCK, 1);
+    g.bench_function("mixer_5_stems", |b| {
+        b.iter(|| {
+            mixer.begin(BLOCK, 1);
+            for i in 0..stems.len() {
+                mixer.add(i, black_box(&stem));
+            }
+            mixer.finish(&mut master);
+        })
+    });
+    let spec = StreamSpec {
+        sample_rate: RATE,
+        channels: 2,
+        format: SampleFormat::Float,
+    };
+    let mut bus = MasterBus::new(1.5, Some(-1.0), Clip::Hard, spec);
+    let mut block = tone_block(2);
+    g.bench_function("master_bus_limiter_stereo", |b| {
+        b.iter(|| bus.process(black_box(&mut block)))
+    });
+    g.finish();
+}
+
+fn writers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("write");
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    let dir = tempfile::tempdir().unwrap();
+    let block = tone_block(1);
+    for (name, format, dither) in [
+        ("float", SampleFormat::Float, Dither::None),
+        ("pcm24", SampleFormat::Pcm24, Dither::None),
+        ("pcm16", SampleFormat::Pcm16, Dither::None),
+        ("pcm16_tpdf_dither", SampleFormat::Pcm16, Dither::Tpdf),
+    ] {
+        let spec = StreamSpec {
+            sample_rate: RATE,
+            channels: 1,
+            format,
+        };
+        // A fresh file every 1024 blocks keeps the disk use bounded.
+        let path = dir.path().join(format!("{name}.wav"));
+        let mut writer = WavOut::create(&path, spec, dither, 1).unwrap();
+        let mut blocks = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                writer.write(black_box(&block)).unwrap();
+                blocks += 1;
+                if blocks % 1024 == 0 {
+                    writer = WavOut::create(&path, spec, dither, 1).unwrap();
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn measuring(c: &mut Criterion) {
+    let mut g = c.benchmark_group("measure");
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    let mono = tone_block(1);
+    let stereo = tone_block(2);
+    let mut stats = StreamStats::default();
+    g.bench_function("stats", |b| b.iter(|| stats.update(black_box(&mono))));
+    let mut envelope = Envelope::new(u64::MAX / 2);
+    g.bench_function("envelope", |b| b.iter(|| envelope.update(black_box(&mono))));
+    let mut meter = LoudnessMeter::new(1, RATE);
+    g.bench_function("loudness_true_peak_mono", |b| {
+        b.iter(|| meter.update(black_box(&mono)))
+    });
+    let mut meter = LoudnessMeter::new(2, RATE);
+    g.bench_function("loudness_true_peak_stereo", |b| {
+        b.iter(|| meter.update(black_box(&stereo)))
+    });
+    g.finish();
+}
+
 fn demo_render(c: &mut Criterion) {
     let plan =
         stemflow::manifest::parse(stemflow::DEMO_MANIFEST, "demo", std::path::Path::new("."))
@@ -137,5 +237,14 @@ fn demo_render(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, generators, filters, alignment, demo_render);
+criterion_group!(
+    benches,
+    generators,
+    filters,
+    alignment,
+    mixing,
+    writers,
+    measuring,
+    demo_render
+);
 criterion_main!(benches);

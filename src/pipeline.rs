@@ -130,7 +130,7 @@ enum Feed<'a> {
     },
     /// Produced on the mixer's thread, on demand.
     Inline {
-        worker: StemWorker,
+        worker: Box<StemWorker>,
         block: Block,
         figures: &'a mut Option<StemFigures>,
     },
@@ -275,7 +275,7 @@ pub fn render_song(
         let group = (k + 1) % threads;
         if group == 0 {
             feeds.push(Feed::Inline {
-                worker,
+                worker: Box::new(worker),
                 block: Block::new(spec.channels, block_size),
                 figures,
             });

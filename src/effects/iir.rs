@@ -198,8 +198,8 @@ impl<const S: usize> Cascade<S> {
         let st = zero_state(&self.sections, buf);
         for (l, chunk) in buf.chunks_exact_mut(CHUNK).enumerate() {
             let chunk: &mut [f64; CHUNK] = chunk.try_into().expect("whole chunk");
-            for k in 0..CHUNK {
-                chunk[k] += correction(&self.g, k, &self.z0);
+            for (k, v) in chunk.iter_mut().enumerate() {
+                *v += correction(&self.g, k, &self.z0);
             }
             self.end_chunk(st.map(|st| [st.s1[l], st.s2[l]]));
         }
@@ -211,17 +211,17 @@ impl<const S: usize> Cascade<S> {
     #[inline(always)]
     fn end_chunk(&mut self, end: States<S>) {
         let mut z = end;
-        for s in 0..S {
-            for j in 0..2 {
-                for s0 in 0..S {
-                    for j0 in 0..2 {
-                        z[s][j] = self.phi[s0][j0][s][j].mul_add(self.z0[s0][j0], z[s][j]);
+        for (s, zs) in z.iter_mut().enumerate() {
+            for (j, v) in zs.iter_mut().enumerate() {
+                for (phi, z0) in self.phi.iter().zip(&self.z0) {
+                    for (phi, z0) in phi.iter().zip(z0) {
+                        *v = phi[s][j].mul_add(*z0, *v);
                     }
                 }
                 // Far below f32 resolution: zero it before it turns
                 // denormal and slow.
-                if z[s][j].abs() < 1e-30 {
-                    z[s][j] = 0.0;
+                if v.abs() < 1e-30 {
+                    *v = 0.0;
                 }
             }
         }

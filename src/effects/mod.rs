@@ -31,19 +31,19 @@ use iir::{Cascade, Section};
 /// single-section filters), sized at compile time for speed.
 #[derive(Clone, Debug)]
 enum Engine {
-    One(Cascade<1>),
-    Two(Cascade<2>),
-    Three(Cascade<3>),
-    Four(Cascade<4>),
+    One(Box<Cascade<1>>),
+    Two(Box<Cascade<2>>),
+    Three(Box<Cascade<3>>),
+    Four(Box<Cascade<4>>),
 }
 
 impl Engine {
     fn new(sections: &[Section]) -> Engine {
         match *sections {
-            [a] => Engine::One(Cascade::new([a])),
-            [a, b] => Engine::Two(Cascade::new([a, b])),
-            [a, b, c] => Engine::Three(Cascade::new([a, b, c])),
-            [a, b, c, d] => Engine::Four(Cascade::new([a, b, c, d])),
+            [a] => Engine::One(Box::new(Cascade::new([a]))),
+            [a, b] => Engine::Two(Box::new(Cascade::new([a, b]))),
+            [a, b, c] => Engine::Three(Box::new(Cascade::new([a, b, c]))),
+            [a, b, c, d] => Engine::Four(Box::new(Cascade::new([a, b, c, d]))),
             _ => unreachable!("filters have one to four sections"),
         }
     }
