@@ -234,3 +234,29 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
         assert_eq!(now, mtime, "long-{i} was rewritten");
     }
 }
+
+#[test]
+fn sync_flushes_without_changing_a_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let songs: String = (0..3).map(|i| song(i, &normal_stems(i))).collect();
+    std::fs::write(d.join("m.toml"), songs).unwrap();
+    let plain = render(d, "plain", &[]);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    let synced = render(d, "synced", &["--sync"]);
+    assert_eq!(synced.status.code(), Some(0), "{}", stderr(&synced));
+    // Timings differ; every song's files are the same.
+    let songs_only = |out: &str| -> Vec<_> {
+        output_tree(&d.join(out))
+            .into_iter()
+            .filter(|(p, _)| p.components().count() > 1)
+            .collect()
+    };
+    let (a, b) = (songs_only("plain"), songs_only("synced"));
+    assert_eq!(
+        a.len(),
+        3 * 6,
+        "report, overview, zip, master and two stems per song"
+    );
+    assert!(a == b, "--sync changed the output");
+}
