@@ -75,14 +75,22 @@ fn filters(c: &mut Criterion) {
 
 fn alignment(c: &mut Criterion) {
     let mut g = c.benchmark_group("align");
-    // A one-second source looped to ten seconds: ten seams per pass.
+    // Ten seconds of output per pass: a one-second source repeated (ten
+    // seams) or padded, a ten-second one copied, a twelve-second one cut.
     g.throughput(Throughput::Elements(10 * RATE as u64));
-    for mode in [AlignMode::Loop, AlignMode::Crossfade, AlignMode::ZeroPad] {
+    for (mode, source_s) in [
+        (AlignMode::Loop, 1),
+        (AlignMode::Crossfade, 1),
+        (AlignMode::Auto, 1),
+        (AlignMode::ZeroPad, 1),
+        (AlignMode::None, 10),
+        (AlignMode::Truncate, 12),
+    ] {
         g.bench_function(mode.name(), |b| {
             b.iter(|| {
                 let src: Box<dyn Source> = Box::new(Generated::new(
                     Tone::new(Wave::Sine, 110.0, 0.5, RATE),
-                    Frames(RATE as u64),
+                    Frames(source_s * RATE as u64),
                 ));
                 let settings = AlignSettings {
                     mode,
