@@ -254,11 +254,19 @@ impl Aligner {
         self.region_start = region_start;
         let n = c * ch;
         let e_out = dot(&outgoing, &outgoing);
+        // Running sums of the incoming squares: each candidate's energy in
+        // one subtraction.
+        let mut squares = Vec::with_capacity(incoming.len() + 1);
+        squares.push(0.0f64);
+        for v in &incoming {
+            squares.push(squares[squares.len() - 1] + *v as f64 * *v as f64);
+        }
         let (mut best, mut best_r) = (0usize, f64::NEG_INFINITY);
         for lag in 0..=span {
             let cand = &incoming[lag * ch..lag * ch + n];
             let dot = dot(&outgoing, cand);
-            let denom = (e_out * self::dot(cand, cand)).sqrt();
+            let e_in = (squares[lag * ch + n] - squares[lag * ch]).max(0.0);
+            let denom = (e_out * e_in).sqrt();
             // Silence matches anything perfectly.
             let r = if denom > 0.0 { dot / denom } else { 1.0 };
             if r > best_r + 1e-12 {

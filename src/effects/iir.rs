@@ -101,26 +101,16 @@ pub struct Cascade<const S: usize> {
 
 impl<const S: usize> Cascade<S> {
     pub fn new(sections: [Section; S]) -> Cascade<S> {
-        let mut g = vec![[0.0; CHUNK]; 2 * S];
-        let mut phi = [[[[0.0; 2]; S]; 2]; S];
-        for s0 in 0..S {
-            for j0 in 0..2 {
-                let mut st = [State::<1>::ZERO; S];
-                if j0 == 0 {
-                    st[s0].s1[0] = 1.0;
-                } else {
-                    st[s0].s2[0] = 1.0;
-                }
-                for gk in g[2 * s0 + j0].iter_mut() {
-                    let mut x = [0.0];
-                    for (c, st) in sections.iter().zip(st.iter_mut()) {
-                        x = step(c, st, x);
-                    }
-                    *gk = x[0];
-                }
-                phi[s0][j0] = st.map(|st| [st.s1[0], st.s2[0]]);
-            }
-        }
+        let fast = has_fma();
+        #[cfg(target_arch = "x86_64")]
+        let (g, phi) = if fast {
+            // SAFETY: `fast` is set only where the CPU has AVX and FMA.
+            unsafe { unit_responses_fast(&sections) }
+        } else {
+            unit_responses(&sections)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (g, phi) = unit_responses(&sections);
         Cascade {
             sections,
             zs: [State::ZERO; S],
@@ -128,7 +118,7 @@ impl<const S: usize> Cascade<S> {
             g,
             phi,
             pos: 0,
-            fast: has_fma(),
+            fast,
         }
     }
 
@@ -228,6 +218,46 @@ impl<const S: usize> Cascade<S> {
         self.z0 = z;
         self.zs = [State::ZERO; S];
     }
+}
+
+/// Correction rows and end states of a chunk starting from each unit state
+/// (see [`Cascade`]'s `g` and `phi`).
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn unit_responses<const S: usize>(
+    sections: &[Section; S],
+) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
+    let mut g = vec![[0.0; CHUNK]; 2 * S];
+    let mut phi = [[[[0.0; 2]; S]; 2]; S];
+    for s0 in 0..S {
+        for j0 in 0..2 {
+            let mut st = [State::<1>::ZERO; S];
+            if j0 == 0 {
+                st[s0].s1[0] = 1.0;
+            } else {
+                st[s0].s2[0] = 1.0;
+            }
+            for gk in g[2 * s0 + j0].iter_mut() {
+                let mut x = [0.0];
+                for (c, st) in sections.iter().zip(st.iter_mut()) {
+                    x = step(c, st, x);
+                }
+                *gk = x[0];
+            }
+            phi[s0][j0] = st.map(|st| [st.s1[0], st.s2[0]]);
+        }
+    }
+    (g, phi)
+}
+
+/// [`unit_responses`] compiled for FMA: the same bits, sooner.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,fma")]
+#[allow(clippy::type_complexity)]
+fn unit_responses_fast<const S: usize>(
+    sections: &[Section; S],
+) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
+    unit_responses(sections)
 }
 
 /// The zero-state responses of `LANES` consecutive chunks of `buf`, in

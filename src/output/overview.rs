@@ -69,18 +69,19 @@ impl Envelope {
     fn path(&self, x0: f64, y: f64, height: f64, scale: f64) -> String {
         let mid = y + height / 2.0;
         let amp = |v: f32| (v as f64 * scale).clamp(-1.0, 1.0) * height / 2.0;
-        let mut d = String::new();
+        let mut d = String::with_capacity(self.cols.len() * 24);
+        let point = |d: &mut String, first: bool, x: f64, y: f64| {
+            d.push(if first { 'M' } else { 'L' });
+            push_fixed(d, x, 1);
+            d.push(',');
+            push_fixed(d, y, 2);
+            d.push(' ');
+        };
         for (i, (_, hi)) in self.cols.iter().enumerate() {
-            let _ = write!(
-                d,
-                "{}{:.1},{:.2} ",
-                if i == 0 { "M" } else { "L" },
-                x0 + i as f64,
-                mid - amp(*hi)
-            );
+            point(&mut d, i == 0, x0 + i as f64, mid - amp(*hi));
         }
         for (i, (lo, _)) in self.cols.iter().enumerate().rev() {
-            let _ = write!(d, "L{:.1},{:.2} ", x0 + i as f64, mid - amp(*lo));
+            point(&mut d, false, x0 + i as f64, mid - amp(*lo));
         }
         d.push('Z');
         d
@@ -211,6 +212,27 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
     s
 }
 
+/// Appends `v` with `decimals` decimals (at most 3), by integer arithmetic:
+/// the overview has twelve thousand coordinates, and exact float
+/// formatting was a noticeable part of a short render.
+fn push_fixed(d: &mut String, v: f64, decimals: u32) {
+    let scale = 10i64.pow(decimals);
+    let n = (v * scale as f64).round() as i64;
+    if n < 0 {
+        d.push('-');
+    }
+    let n = n.unsigned_abs();
+    let _ = write!(d, "{}", n / scale as u64);
+    if decimals > 0 {
+        let _ = write!(
+            d,
+            ".{:0width$}",
+            n % scale as u64,
+            width = decimals as usize
+        );
+    }
+}
+
 /// The smallest and largest of `values` and `start`, eight lanes at a time.
 /// `min`/`max` skip NaN (infinities fail the song before any picture is
 /// drawn) and do not depend on the order.
@@ -235,6 +257,22 @@ fn min_max(values: &[f32], start: (f32, f32)) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_point_coordinates() {
+        for (v, decimals, want) in [
+            (12.3456, 2, "12.35"),
+            (-2.5, 1, "-2.5"),
+            (7.0, 1, "7.0"),
+            (0.996, 2, "1.00"),
+            (-0.001, 2, "0.00"),
+            (1019.0, 1, "1019.0"),
+        ] {
+            let mut d = String::new();
+            push_fixed(&mut d, v, decimals);
+            assert_eq!(d, want, "{v}");
+        }
+    }
 
     #[test]
     fn frames_land_in_the_column_floor_n_times_columns_over_t() {
