@@ -83,8 +83,13 @@ measure() { # way duration -> "seconds kib"
   # is not part of the work.
   rm -rf "$work/sf" "$work"/sox-*.wav "$work"/ff-*.wav
   sync
-  /usr/bin/time -f "%e %M" -o "$work/t" bash "$work/$1$2.sh" 2>/dev/null
-  cat "$work/t"
+  # Wall time to the millisecond from the clock (GNU time rounds to 10 ms);
+  # peak RSS from GNU time.
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$work/t" bash "$work/$1$2.sh" 2>/dev/null
+  t1=$(date +%s%N)
+  echo "$(( (t1 - t0) / 1000000 )) $(cat "$work/t")" | awk '{printf "%.3f %s\n", $1 / 1000, $2}'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -104,9 +109,10 @@ for d in ${LENGTHS:-137 600}; do
   python3 - <<PY
 d, sf, so, ff = $d, $sf, $so, $ff
 sfm, som, ffm = $sfm, $som, $ffm
-print(f"{d} s (median of $runs): stemflow {sf:.2f} s {sfm} KiB, realtime {d / sf:.0f}x | "
-      f"SoX {so:.2f} s {som} KiB | FFmpeg {ff:.2f} s {ffm} KiB")
-print(f"  wall ratio stemflow/SoX {sf / so:.2f}, stemflow/FFmpeg {sf / ff:.2f}; "
+print(f"{d} s (median of $runs): stemflow {sf:.3f} s {sfm} KiB, realtime {d / sf:.0f}x | "
+      f"SoX {so:.3f} s {som} KiB | FFmpeg {ff:.3f} s {ffm} KiB")
+print(f"  wall ratio stemflow/SoX {sf / so:.3f} ({so / sf:.1f}x faster), "
+      f"stemflow/FFmpeg {sf / ff:.3f} ({ff / sf:.1f}x faster); "
       f"RSS ratio stemflow/SoX {sfm / som:.2f}, stemflow/FFmpeg {sfm / ffm:.2f}")
 PY
 done

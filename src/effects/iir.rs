@@ -4,7 +4,7 @@
 //! the previous one. Linearity lifts that: over a chunk of [`CHUNK`] frames
 //! the output is the chunk's zero-state response — which needs no earlier
 //! output — plus the response to the state the chunk starts in, G[k]·Z0.
-//! The zero-state responses of four chunks run side by side in SIMD lanes;
+//! The zero-state responses of eight chunks run side by side in SIMD lanes;
 //! then the start states follow chunk to chunk (Z_end = Z_zs + Φ·Z0) and the
 //! corrections are added. Chunks sit at fixed multiples of [`CHUNK`] frames
 //! and every frame is computed by the same arithmetic whichever path runs
@@ -13,8 +13,9 @@
 
 /// Frames per chunk.
 pub const CHUNK: usize = 256;
-/// Chunks computed side by side.
-const LANES: usize = 4;
+/// Chunks computed side by side: two AVX registers' worth, so two
+/// independent recursions hide each other's latency.
+const LANES: usize = 8;
 
 /// True where the CPU has FMA (every x86-64 since 2013) and AVX: the
 /// filters' `mul_add` is then one instruction and four f64 lanes fit a
@@ -173,7 +174,7 @@ impl<const S: usize> Cascade<S> {
         }
     }
 
-    /// Four whole chunks: zero-state responses in four lanes, then the
+    /// `LANES` whole chunks: zero-state responses side by side, then the
     /// states chained and the corrections added.
     #[inline(always)]
     fn chunks_side_by_side(&mut self, buf: &mut [f64]) {
@@ -279,44 +280,52 @@ fn zero_state<const S: usize>(sections: &[Section; S], buf: &mut [f64]) -> [Stat
     st
 }
 
-/// [`zero_state`] with the four lanes in one AVX register: the same
+/// [`zero_state`] with the eight lanes in two AVX registers: the same
 /// operations (fnmadd(a, y, c) = fma(−a, y, c) exactly), the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
 fn zero_state_avx<const S: usize>(sections: &[Section; S], buf: &mut [f64]) -> [State<LANES>; S] {
     use std::arch::x86_64::*;
-    const { assert!(LANES == 4) };
+    const { assert!(LANES == 8) };
     let zero = _mm256_setzero_pd();
-    let (mut s1, mut s2) = ([zero; S], [zero; S]);
+    // Lanes 0–3 and 4–7 of each state.
+    let (mut s1, mut s2) = ([[zero; 2]; S], [[zero; 2]; S]);
     let coefs: [[__m256d; 5]; S] = std::array::from_fn(|s| {
         let c = &sections[s];
         [c.b[0], c.b[1], c.b[2], c.a[0], c.a[1]].map(|v| _mm256_set1_pd(v))
     });
     for k in 0..CHUNK {
-        let mut x = _mm256_set_pd(
-            buf[3 * CHUNK + k],
-            buf[2 * CHUNK + k],
-            buf[CHUNK + k],
-            buf[k],
-        );
+        let at = |l: usize| buf[l * CHUNK + k];
+        let mut x = [
+            _mm256_set_pd(at(3), at(2), at(1), at(0)),
+            _mm256_set_pd(at(7), at(6), at(5), at(4)),
+        ];
         for s in 0..S {
             let [b0, b1, b2, a1, a2] = coefs[s];
-            let y = _mm256_fmadd_pd(b0, x, s1[s]);
-            s1[s] = _mm256_fnmadd_pd(a1, y, _mm256_fmadd_pd(b1, x, s2[s]));
-            s2[s] = _mm256_fnmadd_pd(a2, y, _mm256_mul_pd(b2, x));
-            x = y;
+            for h in 0..2 {
+                let y = _mm256_fmadd_pd(b0, x[h], s1[s][h]);
+                s1[s][h] = _mm256_fnmadd_pd(a1, y, _mm256_fmadd_pd(b1, x[h], s2[s][h]));
+                s2[s][h] = _mm256_fnmadd_pd(a2, y, _mm256_mul_pd(b2, x[h]));
+                x[h] = y;
+            }
         }
-        let mut out = [0.0f64; 4];
-        // SAFETY: `out` holds four f64; unaligned stores are allowed.
-        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), x) };
+        let mut out = [0.0f64; LANES];
+        // SAFETY: `out` holds eight f64; unaligned stores are allowed.
+        unsafe {
+            _mm256_storeu_pd(out.as_mut_ptr(), x[0]);
+            _mm256_storeu_pd(out.as_mut_ptr().add(4), x[1]);
+        }
         for (l, v) in out.into_iter().enumerate() {
             buf[l * CHUNK + k] = v;
         }
     }
-    let lanes = |v: __m256d| {
-        let mut out = [0.0f64; 4];
+    let lanes = |v: [__m256d; 2]| {
+        let mut out = [0.0f64; LANES];
         // SAFETY: as above.
-        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
+        unsafe {
+            _mm256_storeu_pd(out.as_mut_ptr(), v[0]);
+            _mm256_storeu_pd(out.as_mut_ptr().add(4), v[1]);
+        }
         out
     };
     std::array::from_fn(|s| State {

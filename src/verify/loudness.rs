@@ -270,9 +270,7 @@ fn scan<const F: usize>(line: &[f32], fold: &Folded, bound: f64, peak: &mut f32)
     let mut start = taps - 1;
     while start < line.len() {
         let end = (start + TP_CHUNK).min(line.len());
-        let window = line[start + 1 - taps..end]
-            .iter()
-            .fold(0.0f32, |m, v| m.max(v.abs()));
+        let window = max_abs(&line[start + 1 - taps..end]);
         // Phase 0 of this interpolator is the input itself (its other
         // taps are sin(kπ) ≈ 0), so the samples are peaks too.
         *peak = peak.max(window);
@@ -320,6 +318,23 @@ impl Folded {
         };
         Folded { taps, m, s, d }
     }
+}
+
+/// The largest |x|, eight lanes at a time (a max does not depend on the
+/// order).
+fn max_abs(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            lanes[k] = lanes[k].max(c[k].abs());
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    lanes.iter().fold(tail, |m, &v| m.max(v))
 }
 
 /// The largest interpolated |output| (phases 1..F) for inputs

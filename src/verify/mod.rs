@@ -52,28 +52,25 @@ impl StreamStats {
     #[inline(always)]
     fn update_portable(&mut self, block: &Block) {
         let samples = block.samples();
-        // Peak, clip count and a NaN probe (x·0 is NaN only for NaN and
-        // ±∞) in eight f32 lanes, which the compiler vectorises; max, and
-        // counts below 2²⁴ per lane, do not depend on the order.
-        let (mut peak, mut clipped, mut probe) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+        // Peak and a NaN probe (x·0 is NaN only for NaN and ±∞) in eight
+        // f32 lanes, then the clip count: loops the compiler vectorises;
+        // max and counts do not depend on the order.
+        let (mut peak, mut probe) = ([0.0f32; 8], [0.0f32; 8]);
         let mut chunks = samples.chunks_exact(8);
         for c in &mut chunks {
             for k in 0..8 {
-                let a = c[k].abs();
-                peak[k] = peak[k].max(a);
-                clipped[k] += if a >= CLIP_LEVEL { 1.0 } else { 0.0 };
+                peak[k] = peak[k].max(c[k].abs());
                 probe[k] += c[k] * 0.0;
             }
         }
         for &v in chunks.remainder() {
-            let a = v.abs();
-            peak[0] = peak[0].max(a);
-            clipped[0] += if a >= CLIP_LEVEL { 1.0 } else { 0.0 };
+            peak[0] = peak[0].max(v.abs());
             probe[0] += v * 0.0;
         }
+        let clipped = samples.iter().filter(|v| v.abs() >= CLIP_LEVEL).count() as u64;
         if probe.iter().all(|p| p.is_finite()) {
             self.peak = peak.iter().fold(self.peak, |m, &p| m.max(p));
-            self.clipped += clipped.iter().map(|&c| c as u64).sum::<u64>();
+            self.clipped += clipped;
             self.add_squares(samples);
         } else {
             // Rare (the song fails): note where, count the finite rest.
