@@ -92,12 +92,20 @@ pub struct Limiter {
     lookahead: usize,
     channels: usize,
     release: f64,
-    /// Interpolation kernels for the 3 fractional phases (¼, ½, ¾).
-    kernels: [[f64; 2 * TP_HALF]; 3],
-    /// Last `lookahead + 2·TP_HALF` input frames.
+    /// Interpolation kernels for the 3 fractional phases (¼, ½, ¾), tap
+    /// by tap (`kernels[t][p]`, a fourth zero lane for SIMD).
+    kernels: [[f64; 4]; 2 * TP_HALF],
+    /// Last `lookahead + 2·TP_HALF` input frames, written twice (at slot
+    /// s and s + len) so any window of them is contiguous.
     x: Vec<f64>,
-    /// Needed gain of the last `lookahead + 1` frames.
-    r: Vec<f64>,
+    /// Frames in `x` (each held twice).
+    xlen: usize,
+    /// The lookahead window of needed gains, as a monotonic queue of
+    /// (frame, need) with increasing needs: its front is the window's
+    /// minimum, each frame entering and leaving it once.
+    r: std::collections::VecDeque<(usize, f64)>,
+    /// Frames in the needed-gain window.
+    rlen: usize,
     /// Lookahead minima of the last `lookahead` frames and their sum.
     m: Vec<f64>,
     m_sum: f64,
@@ -110,10 +118,10 @@ impl Limiter {
     /// A limiter holding true peaks under `ceiling_db` dBTP.
     pub fn new(ceiling_db: f64, rate: u32, channels: u16) -> Limiter {
         let lookahead = ((rate as f64 * 0.002).round() as usize).max(1);
-        let mut kernels = [[0.0; 2 * TP_HALF]; 3];
-        for (p, k) in kernels.iter_mut().enumerate() {
+        let mut kernels = [[0.0; 4]; 2 * TP_HALF];
+        for p in 0..3 {
             let frac = (p + 1) as f64 / 4.0;
-            for (t, c) in k.iter_mut().enumerate() {
+            for (t, c) in kernels.iter_mut().map(|k| &mut k[p]).enumerate() {
                 // Tap t weighs x[j − TP_HALF + 1 + t] for a point at j + frac.
                 let d = t as f64 - (TP_HALF as f64 - 1.0) - frac;
                 let sinc = if d == 0.0 {
@@ -134,8 +142,10 @@ impl Limiter {
             channels: ch,
             release: 1.0 - (-1.0 / (0.1 * rate as f64)).exp(),
             kernels,
-            x: vec![0.0; (lookahead + 2 * TP_HALF) * ch],
-            r: vec![1.0; lookahead + 1],
+            x: vec![0.0; 2 * (lookahead + 2 * TP_HALF) * ch],
+            xlen: lookahead + 2 * TP_HALF,
+            r: std::collections::VecDeque::with_capacity(lookahead + 2),
+            rlen: lookahead + 1,
             m: vec![1.0; lookahead],
             m_sum: lookahead as f64,
             n: 0,
@@ -149,38 +159,44 @@ impl Limiter {
     }
 
     fn x_at(&self, abs: usize, c: usize) -> f64 {
-        let len = self.x.len() / self.channels;
-        self.x[(abs % len) * self.channels + c]
+        self.x[(abs % self.xlen) * self.channels + c]
     }
 }
 
 impl crate::effects::Processor for Limiter {
     fn process(&mut self, block: &mut Block) {
         let ch = self.channels;
-        let xlen = self.x.len() / ch;
-        let (rlen, mlen) = (self.r.len(), self.m.len());
+        let xlen = self.xlen;
+        let mlen = self.m.len();
         for frame in block.frames_mut() {
             let i = self.n;
+            let slot = i % xlen;
             for (c, v) in frame.iter().enumerate() {
-                self.x[(i % xlen) * ch + c] = *v as f64;
+                self.x[slot * ch + c] = *v as f64;
+                self.x[(slot + xlen) * ch + c] = *v as f64;
             }
             // True peak around frame j = i − TP_HALF, whose neighbours up
-            // to j + TP_HALF are now known (frames before 0 are silence).
+            // to j + TP_HALF are now known (frames before 0 are silence,
+            // and so are the ring's unwritten slots).
             let j = i as isize - TP_HALF as isize;
             let mut peak = 0.0f64;
             if j >= 0 {
                 let j = j as usize;
+                // Frames j − TP_HALF + 1 ..= j + TP_HALF, in order.
+                let first = (j + xlen + 1 - TP_HALF) % xlen;
+                let window = &self.x[first * ch..(first + 2 * TP_HALF) * ch];
                 for c in 0..ch {
                     peak = peak.max(self.x_at(j, c).abs());
-                    for k in &self.kernels {
-                        let mut acc = 0.0;
-                        for (t, w) in k.iter().enumerate() {
-                            let idx = j + t + 1;
-                            if idx >= TP_HALF {
-                                acc += w * self.x_at(idx - TP_HALF, c);
-                            }
+                    // The three phases side by side, each summed tap by
+                    // tap in order.
+                    let mut acc = [0.0f64; 4];
+                    for (w, x) in self.kernels.iter().zip(window[c..].iter().step_by(ch)) {
+                        for p in 0..4 {
+                            acc[p] += w[p] * x;
                         }
-                        peak = peak.max(acc.abs());
+                    }
+                    for a in &acc[..3] {
+                        peak = peak.max(a.abs());
                     }
                 }
             }
@@ -189,9 +205,15 @@ impl crate::effects::Processor for Limiter {
             } else {
                 1.0
             };
-            self.r[i % rlen] = need;
             // Minimum need over the lookahead, then its running mean.
-            let m = self.r.iter().copied().fold(1.0, f64::min);
+            while self.r.back().is_some_and(|&(_, r)| r >= need) {
+                self.r.pop_back();
+            }
+            self.r.push_back((i, need));
+            while self.r.front().is_some_and(|&(f, _)| f + self.rlen <= i) {
+                self.r.pop_front();
+            }
+            let m = self.r.front().map_or(1.0, |&(_, r)| r);
             let slot = i % mlen;
             self.m_sum += m - self.m[slot];
             self.m[slot] = m;
