@@ -13,9 +13,6 @@ pub enum StageError {
         #[source]
         source: std::io::Error,
     },
-    /// A WAV file could not be written or read back.
-    #[error("{}: {message}", path.display())]
-    Wav { path: PathBuf, message: String },
     /// A requested feature is not available in this build.
     #[error("{0}")]
     Unsupported(String),
@@ -37,20 +34,6 @@ impl StageError {
         StageError::Io {
             path: path.into(),
             source,
-        }
-    }
-
-    /// Wraps a hound error with the path it concerns.
-    pub fn wav(path: impl Into<PathBuf>, e: hound::Error) -> StageError {
-        match e {
-            hound::Error::IoError(source) => StageError::Io {
-                path: path.into(),
-                source,
-            },
-            other => StageError::Wav {
-                path: path.into(),
-                message: other.to_string(),
-            },
         }
     }
 }

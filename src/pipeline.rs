@@ -16,7 +16,7 @@ use crate::effects::{EffectChain, Processor};
 use crate::error::{SongError, Stage, StageError};
 use crate::mix::{MasterBus, Mixer, StemGain};
 use crate::output::overview::Envelope;
-use crate::output::wav::WavOut;
+use crate::output::wav::{FloatReader, WavOut};
 use crate::plan::{Clip, SongPlan, StemPlan, VerifyLimits};
 use crate::source::{self, stem_key};
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
@@ -585,9 +585,7 @@ fn master_pass(
         spec,
     );
     let delay = bus.latency();
-    let mut reader =
-        hound::WavReader::open(pre).map_err(|e| (Stage::Mix, StageError::wav(pre, e)))?;
-    let mut samples = reader.samples::<f32>();
+    let mut reader = FloatReader::open(pre).map_err(|e| (Stage::Mix, e))?;
     let mut writer = WavOut::create(out, spec, song.dither, stem_key(song.seed, "master.wav"))
         .map_err(|e| (Stage::Write, e))?;
     let mut stats = StreamStats::default();
@@ -601,18 +599,12 @@ fn master_pass(
         }
         let frames = (target + delay as u64 - read).min(block_size as u64) as usize;
         block.set_frames(frames);
-        for (k, v) in block.samples_mut().iter_mut().enumerate() {
-            let frame = read + (k / spec.channels as usize) as u64;
-            *v = if frame < target {
-                samples
-                    .next()
-                    .transpose()
-                    .map_err(|e| (Stage::Mix, StageError::wav(pre, e)))?
-                    .unwrap_or(0.0)
-            } else {
-                0.0
-            };
-        }
+        // Past the mix's end, silence flushes the limiter's lookahead.
+        let mixed =
+            target.saturating_sub(read).min(frames as u64) as usize * spec.channels as usize;
+        let (head, tail) = block.samples_mut().split_at_mut(mixed);
+        reader.read_exact(head).map_err(|e| (Stage::Mix, e))?;
+        tail.fill(0.0);
         read += frames as u64;
         bus.process(&mut block);
         // Drop the limiter's first `delay` frames of latency.

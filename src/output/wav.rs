@@ -218,6 +218,49 @@ pub struct WavHeader {
     pub spec: StreamSpec,
     pub frames: Frames,
     pub rf64: bool,
+    /// Byte offset of the first sample.
+    pub data_start: u64,
+}
+
+/// Reads the samples of a float WAV or RF64 that stemflow wrote (the
+/// unclipped pre-master), a block at a time.
+pub struct FloatReader {
+    path: PathBuf,
+    file: std::io::BufReader<File>,
+    bytes: Vec<u8>,
+}
+
+impl FloatReader {
+    pub fn open(path: &Path) -> Result<FloatReader, StageError> {
+        let header = read_header(path)?;
+        if header.spec.format != SampleFormat::Float {
+            return Err(StageError::Invalid(format!(
+                "{}: expected 32-bit float samples",
+                path.display()
+            )));
+        }
+        let io = |e| StageError::io(path, e);
+        let mut file =
+            std::io::BufReader::with_capacity(WRITE_BUFFER, File::open(path).map_err(io)?);
+        file.seek(SeekFrom::Start(header.data_start)).map_err(io)?;
+        Ok(FloatReader {
+            path: path.to_path_buf(),
+            file,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// Fills `out` with the next samples; the file must hold them.
+    pub fn read_exact(&mut self, out: &mut [f32]) -> Result<(), StageError> {
+        self.bytes.resize(out.len() * 4, 0);
+        self.file
+            .read_exact(&mut self.bytes)
+            .map_err(|e| StageError::io(&self.path, e))?;
+        for (v, b) in out.iter_mut().zip(self.bytes.chunks_exact(4)) {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(())
+    }
 }
 
 /// Reads a WAV or RF64 header (the chunks up to `data`).
@@ -293,6 +336,7 @@ pub fn read_header(path: &Path) -> Result<WavHeader, StageError> {
                     spec,
                     frames: Frames(bytes / frame_bytes.max(1)),
                     rf64,
+                    data_start: f.stream_position().map_err(io)?,
                 });
             }
             _ => f.seek_relative(len as i64 + (len % 2) as i64).map_err(io)?,
