@@ -12,8 +12,10 @@
 //! the gating blocks and thirty times for the short-term ones), and the
 //! true-peak interpolator skips stretches whose samples provably cannot
 //! raise the peak found so far (|y| ≤ max|x| · Σ|h|), which changes no
-//! result. Integrated loudness averages the exact block energies of the
-//! gated histogram bins rather than the bins' centres.
+//! result. The K-weighting runs through [`crate::effects::iir`] (chunks
+//! side by side) and the interpolator's mirror-image phases are folded
+//! (half the multiplies). Integrated loudness averages the exact block
+//! energies of the gated histogram bins rather than the bins' centres.
 
 use super::{Loudness, to_db};
 use crate::effects::iir::{Cascade, Section};
