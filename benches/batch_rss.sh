@@ -3,8 +3,8 @@
 # songs with --jobs 2. Prints peak RSS (KiB) and wall time of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=$PWD/target/release/stemflow
+. benches/lib.sh
+bin=$(stemflow_bin)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$work" <<'PY'

@@ -18,12 +18,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 command -v sox >/dev/null || apt-get install -y -q sox >/dev/null
 command -v ffmpeg >/dev/null || apt-get install -y -q ffmpeg >/dev/null
-if [ -z "${STEMFLOW:-}" ]; then
-  cargo build --release --quiet
-  bin=$PWD/target/release/stemflow
-else
-  bin=$STEMFLOW
-fi
+. benches/lib.sh
+bin=$(stemflow_bin)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

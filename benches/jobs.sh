@@ -8,12 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
-if [ -z "${STEMFLOW:-}" ]; then
-  cargo build --release --quiet
-  bin=$PWD/target/release/stemflow
-else
-  bin=$STEMFLOW
-fi
+. benches/lib.sh
+bin=$(stemflow_bin)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$work/twenty.toml" <<'PY'

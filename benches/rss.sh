@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hours=${1:-1}
-cargo build --release --quiet
-bin=target/release/stemflow
+. benches/lib.sh
+bin=$(stemflow_bin)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 secs=$(python3 -c "print(int($hours * 3600))")

@@ -11,6 +11,7 @@
 pub mod align;
 pub mod batch;
 pub mod cli;
+pub mod cpu;
 pub mod effects;
 pub mod error;
 pub mod manifest;

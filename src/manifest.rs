@@ -488,6 +488,24 @@ struct At<'s> {
 }
 
 impl Validator<'_> {
+    /// `v` when absent or inside `range` (NaN and ±∞ never are); otherwise
+    /// the error "`what`, got `v`" at `key`.
+    fn bounded(
+        &self,
+        at: At<'_>,
+        key: &str,
+        v: Option<f64>,
+        range: std::ops::RangeInclusive<f64>,
+        what: &str,
+    ) -> Result<Option<f64>, ManifestError> {
+        match v {
+            Some(v) if !range.contains(&v) => {
+                Err(self.err(at, Some(key), format!("{what}, got {v}")))
+            }
+            v => Ok(v),
+        }
+    }
+
     fn err(&self, at: At<'_>, key: Option<&str>, message: impl Into<String>) -> ManifestError {
         ManifestError {
             file: self.file.to_string(),
@@ -768,26 +786,20 @@ impl Validator<'_> {
             verify,
             master: MasterBus {
                 clip: raw.master.clip.unwrap_or(Clip::Hard),
-                normalize_lufs: match raw.master.normalize_lufs {
-                    Some(v) if !(-70.0..=0.0).contains(&v) => {
-                        return Err(self.err(
-                            at,
-                            Some("master.normalize_lufs"),
-                            format!("must be between -70 and 0 LUFS, got {v}"),
-                        ));
-                    }
-                    v => v,
-                },
-                limit_true_peak_db: match raw.master.limit_true_peak_db {
-                    Some(v) if !(-30.0..=0.0).contains(&v) => {
-                        return Err(self.err(
-                            at,
-                            Some("master.limit_true_peak_db"),
-                            format!("must be between -30 and 0 dBTP, got {v}"),
-                        ));
-                    }
-                    v => v,
-                },
+                normalize_lufs: self.bounded(
+                    at,
+                    "master.normalize_lufs",
+                    raw.master.normalize_lufs,
+                    -70.0..=0.0,
+                    "must be between -70 and 0 LUFS",
+                )?,
+                limit_true_peak_db: self.bounded(
+                    at,
+                    "master.limit_true_peak_db",
+                    raw.master.limit_true_peak_db,
+                    -30.0..=0.0,
+                    "must be between -30 and 0 dBTP",
+                )?,
             },
             archive,
             keep_files,
@@ -811,19 +823,14 @@ impl Validator<'_> {
         s: &RawVerify,
     ) -> Result<VerifyLimits, ManifestError> {
         let (d, s) = (&d.0, &s.0);
-        let check = |key: &str, v: Option<f64>, ok: fn(f64) -> bool, what: &str| match v {
-            Some(v) if !(v.is_finite() && ok(v)) => Err(self.err(
-                at,
-                Some(&format!("verify.{key}")),
-                format!("{what}, got {v}"),
-            )),
-            v => Ok(v),
+        let check = |key: &str, v: Option<f64>, range, what: &str| {
+            self.bounded(at, &format!("verify.{key}"), v, range, what)
         };
         let non_negative = |key: &str, song: Option<f64>, def: Option<f64>, fallback: f64| {
             check(
                 key,
                 song.or(def),
-                |v| v >= 0.0,
+                0.0..=f64::MAX,
                 "must be a finite number >= 0",
             )
             .map(|v| v.unwrap_or(fallback))
@@ -845,7 +852,7 @@ impl Validator<'_> {
             target_lufs: check(
                 "target_lufs",
                 s.target_lufs.or(d.target_lufs),
-                |v| (-70.0..=0.0).contains(&v),
+                -70.0..=0.0,
                 "must be between -70 and 0 LUFS",
             )?,
             lufs_tolerance: non_negative(
@@ -857,7 +864,7 @@ impl Validator<'_> {
             max_true_peak_db: check(
                 "max_true_peak_db",
                 s.max_true_peak_db.or(d.max_true_peak_db),
-                |v| (-30.0..=6.0).contains(&v),
+                -30.0..=6.0,
                 "must be between -30 and 6 dBTP",
             )?,
         })

@@ -17,18 +17,6 @@ pub const CHUNK: usize = 256;
 /// independent recursions hide each other's latency.
 const LANES: usize = 8;
 
-/// True where the CPU has FMA (every x86-64 since 2013) and AVX: the
-/// filters' `mul_add` is then one instruction and four f64 lanes fit a
-/// register. Elsewhere `mul_add` is computed exactly in software: slower,
-/// the same bits.
-pub fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("avx");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// One section's coefficients: numerator `b`, denominator
 /// 1 + a[0]·z⁻¹ + a[1]·z⁻².
 #[derive(Clone, Copy, Debug)]
@@ -102,7 +90,7 @@ pub struct Cascade<const S: usize> {
 
 impl<const S: usize> Cascade<S> {
     pub fn new(sections: [Section; S]) -> Cascade<S> {
-        let fast = has_fma();
+        let fast = crate::cpu::has_avx_fma();
         #[cfg(target_arch = "x86_64")]
         let (g, phi) = if fast {
             // SAFETY: `fast` is set only where the CPU has AVX and FMA.

@@ -173,7 +173,9 @@ impl Signal for Drums {
         beats.clear();
         beats.resize(out.len(), 0.0);
         hats.clear();
-        hats.resize(out.len(), 0.0);
+        if self.hats {
+            hats.resize(out.len(), 0.0);
+        }
         self.for_each_hit(start, out.len(), 1.0, self.kick.len(), |k, d0, frames| {
             let kick = &self.kick[d0..d0 + frames.len()];
             for (b, &v) in beats[frames.clone()].iter_mut().zip(kick) {
@@ -201,8 +203,14 @@ impl Signal for Drums {
                 }
             });
         }
-        for ((o, b), h) in out.iter_mut().zip(&beats).zip(&hats) {
-            *o = (self.amp * (b + h)) as f32;
+        if self.hats {
+            for ((o, b), h) in out.iter_mut().zip(&beats).zip(&hats) {
+                *o = (self.amp * (b + h)) as f32;
+            }
+        } else {
+            for (o, b) in out.iter_mut().zip(&beats) {
+                *o = (self.amp * b) as f32;
+            }
         }
         self.beats = beats;
         self.hats_sum = hats;

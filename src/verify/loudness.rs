@@ -344,7 +344,7 @@ fn max_abs(x: &[f32]) -> f32 {
 /// without FMA contraction every lane rounds as SSE2 does: same bits.
 fn interpolated_peak<const F: usize>(line: &[f32], start: usize, end: usize, fold: &Folded) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
+    if crate::cpu::has_avx() {
         // SAFETY: the CPU supports AVX, checked just above.
         return unsafe { interpolated_peak_avx::<F>(line, start, end, fold) };
     }

@@ -33,7 +33,7 @@ impl StreamStats {
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx") {
+        if crate::cpu::has_avx() {
             // SAFETY: the CPU has AVX, checked just above.
             unsafe { self.update_avx(block) };
             return;
