@@ -6,12 +6,12 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stemflow::align::{AlignSettings, Aligner};
 use stemflow::effects::{BiquadCascade, Echo, EffectChain, Processor};
+use stemflow::io::wav::WavOut;
 use stemflow::mix::{MasterBus, Mixer, StemGain};
-use stemflow::output::overview::Envelope;
-use stemflow::output::wav::WavOut;
 use stemflow::plan::{AlignMode, Clip, Dither, FilterKind, Wave};
 use stemflow::source::{Drums, Generated, Noise, Signal, Source, Tone};
 use stemflow::types::{Block, Frames, SampleFormat, StreamSpec};
+use stemflow::verify::envelope::Envelope;
 use stemflow::verify::{LoudnessMeter, StreamStats};
 
 const BLOCK: usize = 4096;
@@ -213,7 +213,7 @@ fn demo_render(c: &mut Criterion) {
             .unwrap();
     // The demo shortened to 10 s so a sample takes well under a second.
     let mut song = plan.songs[0].clone();
-    song.duration = 10.0;
+    song.duration = Some(10.0);
     for s in &mut song.stems {
         if let stemflow::plan::SourceSpec::Tone { length, .. }
         | stemflow::plan::SourceSpec::Drums { length, .. } = &mut s.source

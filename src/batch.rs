@@ -117,7 +117,7 @@ fn not_started(song: &SongPlan, why: &str) -> SongSummary {
         id: song.id.clone(),
         status: Status::Skipped,
         seconds: 0.0,
-        duration: song.duration,
+        duration: song.duration.unwrap_or(0.0),
         lufs: None,
         true_peak_db: None,
         errors: vec![why.to_string()],
@@ -143,7 +143,7 @@ fn fingerprint(song: &SongPlan) -> String {
             mtime
         ));
     }
-    format!("{:016x}", crate::source::hash64(text.as_bytes()))
+    format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }
 
 /// Whether OUT/<id> already holds an ok render with this fingerprint.
@@ -169,7 +169,7 @@ fn render_one(
         id: song.id.clone(),
         status,
         seconds: start.elapsed().as_secs_f64(),
-        duration: song.duration,
+        duration: song.duration.unwrap_or(0.0),
         lufs: None,
         true_peak_db: None,
         errors,
@@ -180,7 +180,7 @@ fn render_one(
     }
     let tmp = opts.out.join(format!("{TMP_PREFIX}{}", song.id));
     let mut song = song.clone();
-    song.digest = fingerprint;
+    song.fingerprint = fingerprint;
     let mut warnings = Vec::new();
     let bar = progress.song(&song.id, song.target_frames());
     let result = resolve_reference(&mut song, &mut warnings)
@@ -223,7 +223,7 @@ fn render_one(
 /// Refuses a song whose outputs cannot fit on OUT's filesystem.
 fn check_space(song: &SongPlan, out: &Path) -> Result<(), SongError> {
     let need = crate::output::estimate_bytes(song);
-    match crate::output::free_bytes(out) {
+    match crate::io::free_bytes(out) {
         Some(free) if free < need => Err(SongError {
             song: song.id.clone(),
             stage: Stage::Output,
@@ -256,18 +256,22 @@ fn resolve_reference(
         error,
     };
     let info = verify::check_reference(plan).map_err(|e| fail(song, e))?;
-    if song.duration == 0.0 {
-        song.duration = info.duration;
-        if let Err(e) = song.timing.check_duration(song.duration) {
-            return Err(fail(song, StageError::Invalid(e.to_string())));
+    match song.duration {
+        None => {
+            song.duration = Some(info.duration);
+            if let Err(e) = song.timing.check_duration(info.duration) {
+                return Err(fail(song, StageError::Invalid(e.to_string())));
+            }
         }
-    } else if (info.duration - song.duration).abs() > song.verify.duration_tolerance {
-        warnings.push(format!(
-            "reference lasts {:.3} s, {:.3} s from the target (tolerance {} s)",
-            info.duration,
-            (info.duration - song.duration).abs(),
-            song.verify.duration_tolerance
-        ));
+        Some(target) if (info.duration - target).abs() > song.verify.duration_tolerance => {
+            warnings.push(format!(
+                "reference lasts {:.3} s, {:.3} s from the target (tolerance {} s)",
+                info.duration,
+                (info.duration - target).abs(),
+                song.verify.duration_tolerance
+            ));
+        }
+        Some(_) => {}
     }
     warnings.extend(plan_warnings(song));
     Ok(Some(info))
@@ -372,7 +376,10 @@ fn sync_tree(dir: &Path) -> Result<(), (PathBuf, std::io::Error)> {
 
 /// Warnings known from the plan: an unassigned tail after the sections.
 pub fn plan_warnings(song: &SongPlan) -> Vec<String> {
-    match song.timing.check_duration(song.duration) {
+    let Some(duration) = song.duration else {
+        return vec![];
+    };
+    match song.timing.check_duration(duration) {
         Ok(Some(tail)) => vec![tail],
         _ => vec![],
     }
@@ -385,7 +392,7 @@ fn source_warnings(song: &SongPlan, outcome: &SongOutcome) -> Vec<String> {
         .stems
         .iter()
         .filter_map(|stem| {
-            let off = Frames(stem.align.source_frames).seconds(rate) - song.duration;
+            let off = Frames(stem.align.source_frames).seconds(rate) - song.seconds();
             (off.abs() > song.verify.duration_tolerance).then(|| {
                 format!(
                     "stem {:?}: source is {:.3} s {} than the target (tolerance {} s)",

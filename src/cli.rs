@@ -305,10 +305,9 @@ fn check(path: &Path) -> CliResult {
         println!(
             "song {:?}: {} at {} BPM, {} Hz {} {}ch, {} frames, archive {}",
             song.id,
-            if song.duration > 0.0 {
-                format!("{} s", song.duration)
-            } else {
-                "duration from the reference".into()
+            match song.duration {
+                Some(d) => format!("{d} s"),
+                None => "duration from the reference".into(),
             },
             song.bpm,
             song.spec.sample_rate,

@@ -651,10 +651,10 @@ impl Validator<'_> {
                         ),
                     ));
                 }
-                d
+                Some(d)
             }
             // Taken from the reference when the song renders.
-            (None, Some(_)) => 0.0,
+            (None, Some(_)) => None,
             (None, None) => {
                 return Err(self.err(at, Some("duration"), "missing: give `duration` (seconds)"));
             }
@@ -731,7 +731,7 @@ impl Validator<'_> {
             });
         }
         let timing = Timing::new(raw.bpm, sample_rate, &sections);
-        if duration > 0.0 {
+        if let Some(duration) = duration {
             timing
                 .check_duration(duration)
                 .map_err(|e| self.err(at, Some("sections"), e.to_string()))?;
@@ -784,7 +784,7 @@ impl Validator<'_> {
             seed: raw.seed.or(defaults.seed).unwrap_or(1),
             dither: raw.dither.or(defaults.dither).unwrap_or(Dither::Tpdf),
             verify,
-            master: MasterBus {
+            master: MasterPlan {
                 clip: raw.master.clip.unwrap_or(Clip::Hard),
                 normalize_lufs: self.bounded(
                     at,
@@ -811,6 +811,7 @@ impl Validator<'_> {
             timing,
             stems,
             digest: String::new(),
+            fingerprint: String::new(),
         };
         plan.digest = digest(&plan);
         Ok(plan)
@@ -1145,7 +1146,7 @@ fn digest(song: &SongPlan) -> String {
         "{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         song.id,
         song.bpm,
-        song.duration,
+        song.duration.unwrap_or(0.0),
         song.spec,
         song.seed,
         song.dither,
@@ -1156,7 +1157,7 @@ fn digest(song: &SongPlan) -> String {
         song.timing,
         song.stems
     );
-    format!("{:016x}", crate::source::hash64(text.as_bytes()))
+    format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }
 
 /// Paths of files a song reads (file stems and its reference).

@@ -14,12 +14,13 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::align::{AlignInfo, AlignSettings, Aligner};
 use crate::effects::{EffectChain, Processor};
 use crate::error::{SongError, Stage, StageError};
+use crate::io::wav::{FloatReader, WavOut};
 use crate::mix::{MasterBus, Mixer, StemGain};
-use crate::output::overview::Envelope;
-use crate::output::wav::{FloatReader, WavOut};
 use crate::plan::{Clip, SongPlan, StemPlan, VerifyLimits};
-use crate::source::{self, stem_key};
+use crate::seed::stem_key;
+use crate::source;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
+use crate::verify::envelope::Envelope;
 use crate::verify::{self, Levels, Loudness, LoudnessMeter, StreamStats};
 
 /// Blocks in flight per stem channel; one more circulates in each worker.

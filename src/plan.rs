@@ -23,14 +23,14 @@ pub struct SongPlan {
     /// Position in the manifest (used by `--shard`).
     pub index: usize,
     pub bpm: f64,
-    /// Target duration in seconds; 0 until taken from the reference when
-    /// the manifest gives none.
-    pub duration: f64,
+    /// Target duration in seconds; `None` until taken from the reference
+    /// when the manifest gives none (the batch resolves it before rendering).
+    pub duration: Option<f64>,
     pub spec: StreamSpec,
     pub seed: u64,
     pub dither: Dither,
     pub verify: VerifyLimits,
-    pub master: MasterBus,
+    pub master: MasterPlan,
     /// Archive file name inside the song folder, `None` for no archive.
     pub archive: Option<String>,
     /// False: the WAVs end up only inside the archive.
@@ -42,12 +42,22 @@ pub struct SongPlan {
     /// A stable digest of everything above: a rerun with the same digest
     /// produces the same bytes.
     pub digest: String,
+    /// The digest extended with what the song's input files hold; set by the
+    /// batch runner just before rendering, empty until then. Reports record
+    /// it, and resume compares it.
+    pub fingerprint: String,
 }
 
 impl SongPlan {
+    /// The target duration in seconds, once resolved.
+    pub fn seconds(&self) -> f64 {
+        self.duration
+            .expect("duration resolved from the reference before rendering")
+    }
+
     /// The target length `T` in frames.
     pub fn target_frames(&self) -> Frames {
-        Frames::from_seconds(self.duration, self.spec.sample_rate)
+        Frames::from_seconds(self.seconds(), self.spec.sample_rate)
     }
 }
 
@@ -226,7 +236,7 @@ pub enum Clip {
 
 /// Master bus settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MasterBus {
+pub struct MasterPlan {
     pub clip: Clip,
     /// Gain the master to this integrated loudness (a second pass).
     pub normalize_lufs: Option<f64>,

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::align::{AlignSettings, Aligner};
 use crate::cli::{CliResult, EXIT_OK, EXIT_SONG_FAILED, EXIT_USAGE};
-use crate::output::wav::WavOut;
+use crate::io::wav::WavOut;
 use crate::plan::{AlignMode, Dither};
 use crate::source::{self, file};
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
@@ -169,7 +169,8 @@ pub fn align_file(
     // Write beside the output and rename, so a failure leaves no partial file.
     let tmp = output.with_extension("stemflow-partial.wav");
     let result = (|| {
-        let mut writer = WavOut::create(&tmp, spec, Dither::Tpdf, source::stem_key(1, "align"))?;
+        let mut writer =
+            WavOut::create(&tmp, spec, Dither::Tpdf, crate::seed::stem_key(1, "align"))?;
         let mut block = Block::new(info.channels, block_size);
         while aligner.read(&mut block)? > 0 {
             writer.write(&block)?;

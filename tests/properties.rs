@@ -14,7 +14,7 @@ struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        stemflow::source::mix64(self.0)
+        stemflow::seed::mix64(self.0)
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n

@@ -3,7 +3,6 @@
 
 pub mod archive;
 pub mod overview;
-pub mod wav;
 
 use serde::{Deserialize, Serialize};
 
@@ -81,12 +80,12 @@ impl<'a> Report<'a> {
             } else {
                 Status::Ok
             },
-            digest: &song.digest,
+            digest: &song.fingerprint,
             sample_rate: song.spec.sample_rate,
             format: song.spec.format.name(),
             channels: song.spec.channels,
             target_frames: song.target_frames().0,
-            duration: song.duration,
+            duration: song.seconds(),
             bpm: song.bpm,
             timing: &song.timing.sections,
             reference,
@@ -181,14 +180,4 @@ pub fn estimate_bytes(song: &SongPlan) -> u64 {
     } else {
         wavs
     }
-}
-
-/// Bytes free for an unprivileged writer on the filesystem holding `path`.
-pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }

@@ -7,85 +7,28 @@ use std::fmt::Write;
 
 use crate::pipeline::SongOutcome;
 use crate::plan::SongPlan;
-use crate::types::Block;
+use crate::verify::envelope::{COLUMNS, Envelope};
 
-/// Columns of the envelope (one SVG x unit each).
-pub const COLUMNS: usize = 1000;
-
-/// Minimum and maximum sample of each column of a stream.
-#[derive(Clone, Debug)]
-pub struct Envelope {
-    target: u64,
-    pos: u64,
-    /// Column of frame `pos`, and the first frame of the next column.
-    col: usize,
-    next: u64,
-    cols: Vec<(f32, f32)>,
-}
-
-impl Envelope {
-    /// An empty envelope for a stream of `target` frames.
-    pub fn new(target: u64) -> Envelope {
-        let target = target.max(1);
-        Envelope {
-            target,
-            pos: 0,
-            col: 0,
-            next: Envelope::column_start(1, target),
-            cols: vec![(0.0, 0.0); COLUMNS],
-        }
+/// An SVG path of `env` filling a lane of `height` at `y`.
+fn path(env: &Envelope, x0: f64, y: f64, height: f64, scale: f64) -> String {
+    let mid = y + height / 2.0;
+    let amp = |v: f32| (v as f64 * scale).clamp(-1.0, 1.0) * height / 2.0;
+    let mut d = String::with_capacity(env.columns().len() * 24);
+    let point = |d: &mut String, first: bool, x: f64, y: f64| {
+        d.push(if first { 'M' } else { 'L' });
+        push_fixed(d, x, 1);
+        d.push(',');
+        push_fixed(d, y, 2);
+        d.push(' ');
+    };
+    for (i, (_, hi)) in env.columns().iter().enumerate() {
+        point(&mut d, i == 0, x0 + i as f64, mid - amp(*hi));
     }
-
-    /// First frame of column `c`: frame n is in column floor(n·COLUMNS/T).
-    fn column_start(c: usize, target: u64) -> u64 {
-        (c as u128 * target as u128).div_ceil(COLUMNS as u128) as u64
+    for (i, (lo, _)) in env.columns().iter().enumerate().rev() {
+        point(&mut d, false, x0 + i as f64, mid - amp(*lo));
     }
-
-    /// Adds one block (all channels fold into one lane).
-    pub fn update(&mut self, block: &Block) {
-        let ch = block.channels();
-        let mut rest = block.samples();
-        while !rest.is_empty() {
-            // Columns advance at precomputed boundaries: no division per frame.
-            while self.pos >= self.next && self.col < COLUMNS - 1 {
-                self.col += 1;
-                self.next = Envelope::column_start(self.col + 1, self.target);
-            }
-            // The frames that stay in this column, folded in one run.
-            let frames = if self.col == COLUMNS - 1 {
-                rest.len() / ch
-            } else {
-                ((self.next - self.pos) as usize).min(rest.len() / ch)
-            };
-            let (run, tail) = rest.split_at(frames * ch);
-            let c = &mut self.cols[self.col];
-            (c.0, c.1) = min_max(run, (c.0, c.1));
-            self.pos += frames as u64;
-            rest = tail;
-        }
-    }
-
-    /// An SVG path of the envelope filling a lane of `height` at `y`.
-    fn path(&self, x0: f64, y: f64, height: f64, scale: f64) -> String {
-        let mid = y + height / 2.0;
-        let amp = |v: f32| (v as f64 * scale).clamp(-1.0, 1.0) * height / 2.0;
-        let mut d = String::with_capacity(self.cols.len() * 24);
-        let point = |d: &mut String, first: bool, x: f64, y: f64| {
-            d.push(if first { 'M' } else { 'L' });
-            push_fixed(d, x, 1);
-            d.push(',');
-            push_fixed(d, y, 2);
-            d.push(' ');
-        };
-        for (i, (_, hi)) in self.cols.iter().enumerate() {
-            point(&mut d, i == 0, x0 + i as f64, mid - amp(*hi));
-        }
-        for (i, (lo, _)) in self.cols.iter().enumerate().rev() {
-            point(&mut d, false, x0 + i as f64, mid - amp(*lo));
-        }
-        d.push('Z');
-        d
-    }
+    d.push('Z');
+    d
 }
 
 fn esc(s: &str) -> String {
@@ -118,7 +61,7 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
         s,
         r#"<text x="10" y="22" font-size="16" font-weight="bold">{} — {:.2} s, {} Hz, {} ch, {}</text>"#,
         esc(&song.id),
-        song.duration,
+        song.seconds(),
         song.spec.sample_rate,
         song.spec.channels,
         song.spec.format.name()
@@ -164,7 +107,7 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
         let _ = writeln!(
             s,
             r#"<path d="{}" fill="{color}" stroke="none"/>"#,
-            env.path(left, y, h, 1.0)
+            path(env, left, y, h, 1.0)
         );
         let _ = writeln!(
             s,
@@ -198,7 +141,7 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
         let sub = format!("{} · {}", st.align.strategy, fig(st.loudness.lufs, "LUFS"));
         lane(&mut s, y, lane_h - 6.0, &st.name, &sub, env, "#718096");
     }
-    let secs = song.duration;
+    let secs = song.seconds();
     for k in 0..=10 {
         let x = left + width * k as f64 / 10.0;
         let _ = writeln!(
@@ -233,27 +176,6 @@ fn push_fixed(d: &mut String, v: f64, decimals: u32) {
     }
 }
 
-/// The smallest and largest of `values` and `start`, eight lanes at a time.
-/// `min`/`max` skip NaN (infinities fail the song before any picture is
-/// drawn) and do not depend on the order.
-fn min_max(values: &[f32], start: (f32, f32)) -> (f32, f32) {
-    let (mut lo, mut hi) = ([start.0; 8], [start.1; 8]);
-    let mut chunks = values.chunks_exact(8);
-    for c in &mut chunks {
-        for k in 0..8 {
-            lo[k] = lo[k].min(c[k]);
-            hi[k] = hi[k].max(c[k]);
-        }
-    }
-    for &v in chunks.remainder() {
-        lo[0] = lo[0].min(v);
-        hi[0] = hi[0].max(v);
-    }
-    let lo = lo.iter().fold(start.0, |m, &v| m.min(v));
-    let hi = hi.iter().fold(start.1, |m, &v| m.max(v));
-    (lo, hi)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,20 +193,6 @@ mod tests {
             let mut d = String::new();
             push_fixed(&mut d, v, decimals);
             assert_eq!(d, want, "{v}");
-        }
-    }
-
-    #[test]
-    fn frames_land_in_the_column_floor_n_times_columns_over_t() {
-        for target in [1u64, 999, 1000, 1001, 48_000, 6_576_001] {
-            let mut e = Envelope::new(target);
-            let mut b = Block::new(1, 1);
-            for n in 0..target.min(5000) {
-                b.samples_mut()[0] = n as f32 + 1.0;
-                e.update(&b);
-                let want = ((n as u128 * COLUMNS as u128) / target as u128) as usize;
-                assert_eq!(e.col, want, "target {target}, frame {n}");
-            }
         }
     }
 }

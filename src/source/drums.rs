@@ -4,7 +4,8 @@
 
 use std::f64::consts::PI;
 
-use super::{Signal, mix64, uniform};
+use super::Signal;
+use crate::seed::{mix64, uniform};
 
 const KICK_LEN: f64 = 0.35;
 const SNARE_LEN: f64 = 0.25;

@@ -15,6 +15,7 @@ pub use tone::Tone;
 
 use crate::error::StageError;
 use crate::plan::{SongPlan, SourceSpec};
+use crate::seed::{stem_key, uniform};
 use crate::types::{Block, Frames};
 
 /// A stream of frames with a known length that can be re-read from any
@@ -113,33 +114,6 @@ impl Signal for Noise {
     }
 }
 
-/// SplitMix64 finaliser: a well-mixed 64-bit value from a counter.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A uniform value in [-1, 1) for counter `n` of stream `key`.
-pub fn uniform(key: u64, n: u64) -> f64 {
-    let bits = mix64(key ^ mix64(n)) >> 11; // 53 random bits
-    bits as f64 / (1u64 << 52) as f64 - 1.0
-}
-
-/// FNV-1a: a stable hash of bytes (std's hasher is not stable across
-/// releases, and seeds must be).
-pub fn hash64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The noise key of a stem: distinct stems of one song get distinct noise.
-pub fn stem_key(seed: u64, stem: &str) -> u64 {
-    mix64(seed ^ hash64(stem.as_bytes()))
-}
-
 /// Builds the source a stem plan asks for.
 pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn Source>, StageError> {
     let rate = song.spec.sample_rate;
@@ -152,7 +126,7 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
             length,
         } => Box::new(Generated::new(
             Tone::new(*wave, *freq, *amp, rate),
-            Frames::from_seconds(length.unwrap_or(song.duration), rate),
+            Frames::from_seconds(length.unwrap_or(song.seconds()), rate),
         )),
         SourceSpec::Drums { amp, hats, length } => Box::new(Generated::new(
             Drums::new(
@@ -163,15 +137,15 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
                 *hats,
                 key,
             ),
-            Frames::from_seconds(length.unwrap_or(song.duration), rate),
+            Frames::from_seconds(length.unwrap_or(song.seconds()), rate),
         )),
         SourceSpec::Noise { amp, length } => Box::new(Generated::new(
             Noise { amp: *amp, key },
-            Frames::from_seconds(length.unwrap_or(song.duration), rate),
+            Frames::from_seconds(length.unwrap_or(song.seconds()), rate),
         )),
         SourceSpec::Silence { length } => Box::new(Generated::new(
             Silence,
-            Frames::from_seconds(length.unwrap_or(song.duration), rate),
+            Frames::from_seconds(length.unwrap_or(song.seconds()), rate),
         )),
         SourceSpec::File { path } => open_file(path, rate, song.spec.channels)?,
     })

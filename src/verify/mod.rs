@@ -10,6 +10,7 @@ use crate::plan::{ReferencePlan, VerifyLimits};
 use crate::source::file::{self, FileInfo};
 use crate::types::{Block, Frames, StreamSpec};
 
+pub mod envelope;
 mod loudness;
 pub use loudness::LoudnessMeter;
 
@@ -258,7 +259,7 @@ pub fn check_master(
 /// Re-reads a written WAV's (or RF64's) header and checks it describes
 /// `spec` and `frames` exactly.
 pub fn check_header(path: &Path, spec: StreamSpec, frames: Frames) -> Result<(), StageError> {
-    let h = crate::output::wav::read_header(path)?;
+    let h = crate::io::wav::read_header(path)?;
     let mismatch = |what: &str, got: String, want: String| StageError::Check {
         check: "header",
         detail: format!("{}: {what} is {got}, expected {want}", path.display()),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::StageError;
 use crate::plan::Dither;
-use crate::source::uniform;
+use crate::seed::uniform;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 
 /// Sizes above this do not fit a RIFF header's 32-bit fields.
