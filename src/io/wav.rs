@@ -23,6 +23,23 @@ pub const RIFF_LIMIT: u64 = u32::MAX as u64;
 /// (8 + 16 or 40), data header (8).
 const DS64_BODY: u32 = 28;
 
+/// `wFormatTag` of plain integer PCM.
+const WAVE_FORMAT_PCM: u16 = 1;
+/// `wFormatTag` of IEEE float samples (the extensible sub-format's code).
+const WAVE_FORMAT_IEEE_FLOAT: u16 = 3;
+/// `wFormatTag` of WAVE_FORMAT_EXTENSIBLE: the real format is in the
+/// sub-format GUID that follows.
+const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
+/// `cbSize` of WAVE_FORMAT_EXTENSIBLE: valid bits (2), channel mask (4) and
+/// sub-format GUID (16).
+const EXTENSIBLE_CB_SIZE: u16 = 22;
+/// Speaker positions of the channel mask: front centre for mono, front
+/// left and right for stereo.
+const SPEAKER_FRONT_CENTER: u32 = 0x4;
+const SPEAKER_FRONT_LEFT_RIGHT: u32 = 0x3;
+
+/// The sub-format GUID after its first two bytes (the format code): the
+/// fixed KSDATAFORMAT_SUBTYPE tail.
 const GUID_TAIL: [u8; 14] = [
     0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
 ];
@@ -185,10 +202,10 @@ fn fmt_chunk(spec: StreamSpec) -> Vec<u8> {
     let bits = spec.format.bits();
     let block_align = spec.channels * bits / 8;
     let mut b = Vec::with_capacity(40);
-    let tag: u16 = if spec.format == SampleFormat::Pcm16 {
-        1
+    let tag = if spec.format == SampleFormat::Pcm16 {
+        WAVE_FORMAT_PCM
     } else {
-        0xFFFE
+        WAVE_FORMAT_EXTENSIBLE
     };
     b.extend_from_slice(&tag.to_le_bytes());
     b.extend_from_slice(&spec.channels.to_le_bytes());
@@ -196,15 +213,19 @@ fn fmt_chunk(spec: StreamSpec) -> Vec<u8> {
     b.extend_from_slice(&(spec.sample_rate * block_align as u32).to_le_bytes());
     b.extend_from_slice(&block_align.to_le_bytes());
     b.extend_from_slice(&bits.to_le_bytes());
-    if tag == 0xFFFE {
-        b.extend_from_slice(&22u16.to_le_bytes());
+    if tag == WAVE_FORMAT_EXTENSIBLE {
+        b.extend_from_slice(&EXTENSIBLE_CB_SIZE.to_le_bytes());
         b.extend_from_slice(&bits.to_le_bytes());
-        let mask: u32 = if spec.channels == 1 { 0x4 } else { 0x3 };
-        b.extend_from_slice(&mask.to_le_bytes());
-        let sub: u16 = if spec.format == SampleFormat::Float {
-            3
+        let mask = if spec.channels == 1 {
+            SPEAKER_FRONT_CENTER
         } else {
-            1
+            SPEAKER_FRONT_LEFT_RIGHT
+        };
+        b.extend_from_slice(&mask.to_le_bytes());
+        let sub = if spec.format == SampleFormat::Float {
+            WAVE_FORMAT_IEEE_FLOAT
+        } else {
+            WAVE_FORMAT_PCM
         };
         b.extend_from_slice(&sub.to_le_bytes());
         b.extend_from_slice(&GUID_TAIL);
@@ -300,14 +321,14 @@ pub fn read_header(path: &Path) -> Result<WavHeader, StageError> {
                 }
                 let u16_at = |i: usize| u16::from_le_bytes([body[i], body[i + 1]]);
                 let mut tag = u16_at(0);
-                if tag == 0xFFFE && body.len() >= 26 {
+                if tag == WAVE_FORMAT_EXTENSIBLE && body.len() >= 26 {
                     tag = u16_at(24);
                 }
                 let bits = u16_at(14);
                 let format = match (tag, bits) {
-                    (3, 32) => SampleFormat::Float,
-                    (1, 24) => SampleFormat::Pcm24,
-                    (1, 16) => SampleFormat::Pcm16,
+                    (WAVE_FORMAT_IEEE_FLOAT, 32) => SampleFormat::Float,
+                    (WAVE_FORMAT_PCM, 24) => SampleFormat::Pcm24,
+                    (WAVE_FORMAT_PCM, 16) => SampleFormat::Pcm16,
                     _ => {
                         return Err(bad(&format!(
                             "format tag {tag} with {bits} bits is not one stemflow writes"

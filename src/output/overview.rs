@@ -42,15 +42,77 @@ fn fig(v: Option<f64>, unit: &str) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.1} {unit}"))
 }
 
+/// Layout of the picture, in SVG units.
+struct Layout {
+    /// Left edge of the lanes (labels sit before it).
+    left: f64,
+    /// Width of the lanes: one unit per envelope column.
+    width: f64,
+    /// Top of the master lane (titles and section names sit above it).
+    top: f64,
+    master_h: f64,
+    lane_h: f64,
+    /// Total height.
+    height: f64,
+}
+
+impl Layout {
+    fn new(stems: usize) -> Layout {
+        let (top, master_h, lane_h) = (70.0, 180.0, 56.0);
+        Layout {
+            left: 130.0,
+            width: COLUMNS as f64,
+            top,
+            master_h,
+            lane_h,
+            height: top + master_h + 20.0 + lane_h * stems as f64 + 30.0,
+        }
+    }
+
+    fn total_width(&self) -> f64 {
+        self.left + self.width + 20.0
+    }
+}
+
 /// The overview picture of a rendered song.
 pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
-    let (left, width) = (130.0, COLUMNS as f64);
-    let master_h = 180.0;
-    let lane_h = 56.0;
-    let top = 70.0;
-    let height = top + master_h + 20.0 + lane_h * outcome.stems.len() as f64 + 30.0;
-    let total = left + width + 20.0;
+    let l = Layout::new(outcome.stems.len());
     let mut s = String::new();
+    header(&mut s, &l, song, outcome);
+    section_lines(&mut s, &l, song);
+    let m = &outcome.master;
+    let (top, master_h) = (l.top, l.master_h);
+    let master = Lane {
+        y: top,
+        h: master_h,
+        label: "master",
+        color: "#2b6cb0",
+    };
+    master.draw(&mut s, &l, &fig(m.loudness.lufs, "LUFS"), &m.envelope);
+    for (i, (st, env)) in outcome
+        .stems
+        .iter()
+        .zip(&outcome.stem_envelopes)
+        .enumerate()
+    {
+        let y = l.top + l.master_h + 20.0 + i as f64 * l.lane_h;
+        let sub = format!("{} · {}", st.align.strategy, fig(st.loudness.lufs, "LUFS"));
+        let lane = Lane {
+            y,
+            h: l.lane_h - 6.0,
+            label: &st.name,
+            color: "#718096",
+        };
+        lane.draw(&mut s, &l, &sub, env);
+    }
+    time_axis(&mut s, &l, song.seconds());
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The root element, background, title and the master's figures.
+fn header(s: &mut String, l: &Layout, song: &SongPlan, outcome: &SongOutcome) {
+    let (total, height) = (l.total_width(), l.height);
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="{height}" viewBox="0 0 {total} {height}" font-family="sans-serif" font-size="12">"#
@@ -76,27 +138,36 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
         m.levels.rms,
         m.clip_ratio
     );
-    // Section boundaries across all lanes, names on top.
+}
+
+/// Section boundaries across all lanes, names on top.
+fn section_lines(s: &mut String, l: &Layout, song: &SongPlan) {
     let frames = song.target_frames().0.max(1) as f64;
     for sec in &song.timing.sections {
-        let x = left + sec.start_frame as f64 / frames * width;
+        let x = l.left + sec.start_frame as f64 / frames * l.width;
         let _ = writeln!(
             s,
             r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#999" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#555">{}</text>"##,
-            top - 12.0,
-            height - 25.0,
+            l.top - 12.0,
+            l.height - 25.0,
             x + 3.0,
-            top - 2.0,
+            l.top - 2.0,
             esc(&sec.name)
         );
     }
-    let lane = |s: &mut String,
-                y: f64,
-                h: f64,
-                label: &str,
-                sub: &str,
-                env: &Envelope,
-                color: &str| {
+}
+
+/// One lane: a framed envelope with a label and a line of figures.
+struct Lane<'a> {
+    y: f64,
+    h: f64,
+    label: &'a str,
+    color: &'a str,
+}
+
+impl Lane<'_> {
+    fn draw(&self, s: &mut String, l: &Layout, sub: &str, env: &Envelope) {
+        let (left, width, y, h, color) = (l.left, l.width, self.y, self.h, self.color);
         let _ = writeln!(
             s,
             r##"<rect x="{left}" y="{y}" width="{width}" height="{h}" fill="#fff" stroke="#ddd"/><line x1="{left}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="#eee"/>"##,
@@ -113,7 +184,7 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
             s,
             r#"<text x="10" y="{:.1}" font-weight="bold">{}</text>"#,
             y + h / 2.0 - 2.0,
-            esc(label)
+            esc(self.label)
         );
         let _ = writeln!(
             s,
@@ -121,38 +192,20 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
             y + h / 2.0 + 13.0,
             esc(sub)
         );
-    };
-    lane(
-        &mut s,
-        top,
-        master_h,
-        "master",
-        &fig(m.loudness.lufs, "LUFS"),
-        &outcome.master.envelope,
-        "#2b6cb0",
-    );
-    for (i, (st, env)) in outcome
-        .stems
-        .iter()
-        .zip(&outcome.stem_envelopes)
-        .enumerate()
-    {
-        let y = top + master_h + 20.0 + i as f64 * lane_h;
-        let sub = format!("{} · {}", st.align.strategy, fig(st.loudness.lufs, "LUFS"));
-        lane(&mut s, y, lane_h - 6.0, &st.name, &sub, env, "#718096");
     }
-    let secs = song.seconds();
+}
+
+/// Eleven time labels along the bottom.
+fn time_axis(s: &mut String, l: &Layout, secs: f64) {
     for k in 0..=10 {
-        let x = left + width * k as f64 / 10.0;
+        let x = l.left + l.width * k as f64 / 10.0;
         let _ = writeln!(
             s,
             r##"<text x="{x:.1}" y="{:.1}" fill="#555" text-anchor="middle">{:.1} s</text>"##,
-            height - 8.0,
+            l.height - 8.0,
             secs * k as f64 / 10.0
         );
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 /// Appends `v` with `decimals` decimals (at most 3), by integer arithmetic:

@@ -1,0 +1,35 @@
+//! `stemflow align IN OUT`: prints what the aligner did.
+
+use std::path::PathBuf;
+
+use super::exit::{CliResult, EXIT_OK, Failure};
+use crate::tools::ToolError;
+use crate::tools::align::{AlignRequest, align_file};
+
+/// Arguments of `align`.
+#[derive(clap::Args, Debug)]
+pub struct AlignArgs {
+    /// The audio file to align (any format the decoder reads).
+    pub input: PathBuf,
+    /// Where to write the aligned WAV.
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub request: AlignRequest,
+}
+
+/// Runs `align`.
+pub fn run(args: AlignArgs) -> CliResult {
+    let aligned = align_file(&args.input, &args.output, &args.request).map_err(|e| match e {
+        ToolError::Argument(m) => Failure::usage(m),
+        ToolError::Stage(e) => Failure::failed(e),
+    })?;
+    println!(
+        "{}: {} frames ({}), {} from {} source frames",
+        args.output.display(),
+        aligned.target,
+        args.request.format.name(),
+        aligned.info.strategy,
+        aligned.info.source_frames
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,115 @@
+//! `stemflow render`: runs the batch, prints the summary (table or JSON)
+//! and turns the songs' statuses into the exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::exit::{CliResult, EXIT_INTERRUPTED, EXIT_OK, EXIT_SONG_FAILED, Failure};
+use super::{load_plan, print_json};
+use crate::batch::{self, BatchOptions};
+use crate::output::Status;
+use crate::progress::Progress;
+
+/// Set by the SIGINT/SIGTERM handler.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Arguments of `render`.
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The manifest (TOML); omit to render the built-in demo.
+    pub manifest: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "stemflow-out")]
+    pub out: PathBuf,
+    /// Songs rendered at once [default: number of CPUs]; jobs beyond the
+    /// number of songs render the stems of a song in parallel.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Frames per processing block; never changes the output.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub block_size: u32,
+    /// Render only songs whose 0-based position i has i % N == K.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Re-render songs whose previous report says ok.
+    #[arg(long)]
+    pub force: bool,
+    /// Start no new song after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Flush every file of a song to disk before the song folder is put in
+    /// place (survives power loss; costs the disk's write time).
+    #[arg(long)]
+    pub sync: bool,
+    /// Print the summary as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses `--shard K/N`.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s.split_once('/').ok_or("expected K/N, e.g. 0/4")?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("K in {s:?} is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("N in {s:?} is not a number"))?;
+    if n == 0 || k >= n {
+        return Err(format!("need 0 <= K < N, got {k}/{n}"));
+    }
+    Ok((k, n))
+}
+
+/// Runs `render`.
+pub fn run(args: RenderArgs) -> CliResult {
+    let plan = load_plan(args.manifest.as_deref())?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = BatchOptions {
+        out: args.out.clone(),
+        jobs,
+        block_size: args.block_size as usize,
+        shard: args.shard,
+        force: args.force,
+        fail_fast: args.fail_fast,
+        sync: args.sync,
+    };
+    // SIGINT and SIGTERM stop the run: songs in flight are abandoned (their
+    // temporary folders removed), finished songs stay.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let progress = Progress::new(
+        !args.quiet && std::io::stderr().is_terminal(),
+        plan.songs.len(),
+    );
+    let summary = batch::run(&plan, &opts, &INTERRUPTED, &progress);
+    progress.finish();
+    let summary = summary.map_err(Failure::failed)?;
+    if args.json {
+        print_json(&summary);
+    } else {
+        print!("{}", summary.table());
+    }
+    for s in summary.songs.iter().filter(|s| s.status == Status::Failed) {
+        eprintln!(
+            "stemflow: {}",
+            s.errors.first().map(String::as_str).unwrap_or("failed")
+        );
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("stemflow: interrupted; finished songs are complete, the rest were not written");
+        return Ok(EXIT_INTERRUPTED);
+    }
+    if summary.songs.iter().any(|s| s.status == Status::Failed) {
+        Ok(EXIT_SONG_FAILED)
+    } else {
+        Ok(EXIT_OK)
+    }
+}

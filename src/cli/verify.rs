@@ -1,0 +1,48 @@
+//! `stemflow verify FILE`: prints what the tool measured; exit 1 when an
+//! expectation failed.
+
+use std::path::PathBuf;
+
+use super::exit::{CliResult, EXIT_OK, Failure};
+use super::print_json;
+use crate::tools::verify::{Expect, verify_file};
+
+/// Arguments of `verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The audio file to check (any format the decoder reads).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub expect: Expect,
+    /// Print the measurements as JSON instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `verify`.
+pub fn run(args: VerifyArgs) -> CliResult {
+    let report = verify_file(&args.file, &args.expect).map_err(Failure::failed)?;
+    if args.json {
+        print_json(&report);
+    } else {
+        println!(
+            "{}: {} Hz, {} ch, {}, {} frames ({:.3} s), peak {:.6}, rms {:.6}",
+            report.file,
+            report.sample_rate,
+            report.channels,
+            report.format.unwrap_or(&report.codec),
+            report.frames,
+            report.duration,
+            report.peak,
+            report.rms
+        );
+    }
+    match report.failures.first() {
+        None => Ok(EXIT_OK),
+        Some(_) => Err(Failure::failed(format!(
+            "{}: {}",
+            report.file,
+            report.failures.join("; ")
+        ))),
+    }
+}
