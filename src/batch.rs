@@ -182,7 +182,7 @@ fn render_one(
     let mut song = song.clone();
     song.fingerprint = fingerprint;
     let mut warnings = Vec::new();
-    let bar = progress.song(&song.id, song.target_frames());
+    let bar = progress.song(&song.id, song.target_frames_or_zero());
     let result = resolve_reference(&mut song, &mut warnings)
         .and_then(|reference| check_space(&song, &opts.out).map(|_| reference))
         .and_then(|reference| {

@@ -59,6 +59,14 @@ impl SongPlan {
     pub fn target_frames(&self) -> Frames {
         Frames::from_seconds(self.seconds(), self.spec.sample_rate)
     }
+
+    /// `T` in frames, or 0 while the duration waits for the reference
+    /// (for displays that run before it is resolved).
+    pub fn target_frames_or_zero(&self) -> Frames {
+        self.duration.map_or(Frames(0), |d| {
+            Frames::from_seconds(d, self.spec.sample_rate)
+        })
+    }
 }
 
 /// A reference recording the song is checked against.

@@ -69,7 +69,7 @@ pub fn check(path: &Path) -> CliResult {
             song.spec.sample_rate,
             song.spec.format.name(),
             song.spec.channels,
-            song.target_frames(),
+            song.target_frames_or_zero(),
             song.archive.as_deref().unwrap_or("none")
         );
         for stem in &song.stems {
