@@ -224,17 +224,16 @@ fn render_one(
 fn check_space(song: &SongPlan, out: &Path) -> Result<(), SongError> {
     let need = crate::output::estimate_bytes(song);
     match crate::io::free_bytes(out) {
-        Some(free) if free < need => Err(SongError {
-            song: song.id.clone(),
-            stage: Stage::Output,
-            stem: None,
-            error: StageError::Invalid(format!(
+        Some(free) if free < need => Err(SongError::new(
+            &song.id,
+            Stage::Output,
+            StageError::Invalid(format!(
                 "{}: needs about {} MB for its outputs but only {} MB are free",
                 out.display(),
                 need.div_ceil(1_000_000),
                 free / 1_000_000
             )),
-        }),
+        )),
         _ => Ok(()),
     }
 }
@@ -249,12 +248,7 @@ fn resolve_reference(
         warnings.extend(plan_warnings(song));
         return Ok(None);
     };
-    let fail = |song: &SongPlan, error| SongError {
-        song: song.id.clone(),
-        stage: Stage::Reference,
-        stem: None,
-        error,
-    };
+    let fail = |song: &SongPlan, error| SongError::new(&song.id, Stage::Reference, error);
     let info = verify::check_reference(plan).map_err(|e| fail(song, e))?;
     match song.duration {
         None => {
@@ -294,12 +288,7 @@ impl RenderCtx<'_> {
     /// moves the folder into place.
     fn render(&self, warnings: &mut Vec<String>) -> Result<Loudness, SongError> {
         let (song, tmp, final_dir) = (self.song, self.tmp, self.final_dir);
-        let fail = |stage, error| SongError {
-            song: song.id.clone(),
-            stage,
-            stem: None,
-            error,
-        };
+        let fail = |stage, error| SongError::new(&song.id, stage, error);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |e| fail(Stage::Output, StageError::io(path, e))

@@ -1,5 +1,8 @@
 //! Error types. A [`StageError`] says what went wrong inside one processor;
-//! a [`SongError`] adds which stage and stem of which song it happened in.
+//! a [`StageFailure`] adds the stage it happened in (what the code calling a
+//! processor knows), and a [`SongError`] the song and stem (what the code
+//! running a whole song knows). Each layer adds only what it knows, so no
+//! error is ever built with a placeholder song or stem.
 
 use std::path::PathBuf;
 
@@ -13,9 +16,6 @@ pub enum StageError {
         #[source]
         source: std::io::Error,
     },
-    /// A requested feature is not available in this build.
-    #[error("{0}")]
-    Unsupported(String),
     /// The audio or its settings cannot be processed as asked.
     #[error("{0}")]
     Invalid(String),
@@ -61,4 +61,64 @@ pub struct SongError {
     pub stage: Stage,
     pub stem: Option<String>,
     pub error: StageError,
+}
+
+impl SongError {
+    /// `error` at `stage` of song `song`, outside any one stem.
+    pub fn new(song: &str, stage: Stage, error: StageError) -> SongError {
+        SongError {
+            song: song.to_string(),
+            stage,
+            stem: None,
+            error,
+        }
+    }
+
+    /// The same error, placed in stem `stem` of its song.
+    pub fn in_stem(self, stem: &str) -> SongError {
+        SongError {
+            stem: Some(stem.to_string()),
+            ..self
+        }
+    }
+}
+
+/// A [`StageError`] with the stage it happened in, before the song and stem
+/// are added (see [`StageFailure::in_song`]).
+#[derive(Debug)]
+pub struct StageFailure {
+    pub stage: Stage,
+    pub error: StageError,
+}
+
+impl StageFailure {
+    /// The song stopped at `stage` because of an interrupt or another
+    /// stage's failure: not an error of its own.
+    pub fn cancelled(stage: Stage) -> StageFailure {
+        StageFailure {
+            stage,
+            error: StageError::Cancelled,
+        }
+    }
+
+    /// The failure as song `song`'s, in stem `stem` if it happened in one.
+    pub fn in_song(self, song: &str, stem: Option<&str>) -> SongError {
+        let error = SongError::new(song, self.stage, self.error);
+        match stem {
+            Some(stem) => error.in_stem(stem),
+            None => error,
+        }
+    }
+}
+
+/// Tags a processor's error with the stage that called it:
+/// `writer.write(block).at(Stage::Write)?`.
+pub trait AtStage<T> {
+    fn at(self, stage: Stage) -> Result<T, StageFailure>;
+}
+
+impl<T> AtStage<T> for Result<T, StageError> {
+    fn at(self, stage: Stage) -> Result<T, StageFailure> {
+        self.map_err(|error| StageFailure { stage, error })
+    }
 }

@@ -1,0 +1,225 @@
+//! The song's master: the stems mixed block by block (the first pass), and,
+//! when the plan normalises or limits, a second pass of the master bus over
+//! that mix. Normalising needs the whole mix's loudness before the first
+//! sample can be scaled, so the first pass then writes the mix unclipped in
+//! float beside the master, and the second reads it back.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{AtStage, Stage, StageError, StageFailure};
+use crate::io::wav::{FloatReader, WavOut};
+use crate::mix::{CompensatedBus, MasterBus, Mixer, StemGain};
+use crate::plan::{Clip, SongPlan, VerifyLimits};
+use crate::seed::stem_key;
+use crate::types::{Block, Frames, SampleFormat, StreamSpec};
+use crate::verify::envelope::Envelope;
+use crate::verify::{self, Levels, Loudness};
+
+use super::meters::Meters;
+
+/// The master's file name in the song folder; also names its dither seed.
+const MASTER_FILE: &str = "master.wav";
+/// The unclipped float mix a second pass reads.
+const PRE_FILE: &str = "master.pre.wav";
+
+/// What the master turned out as.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MasterOutcome {
+    #[serde(flatten)]
+    pub levels: Levels,
+    pub clip_ratio: f64,
+    #[serde(flatten)]
+    pub loudness: Loudness,
+    pub file: String,
+    /// Waveform envelope for the overview picture.
+    #[serde(skip)]
+    pub envelope: Envelope,
+}
+
+/// Whether the plan's master bus runs as a second pass.
+fn two_pass(song: &SongPlan) -> bool {
+    song.master.normalize_lufs.is_some() || song.master.limit_true_peak_db.is_some()
+}
+
+/// The first pass: the mixer, its meters and its file, owned by the song's
+/// own thread. The scheduler hands it the stems' blocks.
+pub(super) struct MixStage {
+    mixer: Mixer,
+    writer: WavOut,
+    meters: Meters,
+    block: Block,
+    target: Frames,
+    /// Frames mixed so far.
+    done: Frames,
+    /// The master's limits, checked here unless a second pass follows.
+    limits: Option<VerifyLimits>,
+}
+
+impl MixStage {
+    /// The mixer for `song`, writing into `dir`: the master itself, or
+    /// the unclipped float mix when a second pass follows.
+    pub(super) fn new(
+        song: &SongPlan,
+        dir: &Path,
+        block_size: usize,
+    ) -> Result<MixStage, StageFailure> {
+        let spec = song.spec;
+        let (path, file_spec, clip, limits) = if two_pass(song) {
+            let float = StreamSpec {
+                format: SampleFormat::Float,
+                ..spec
+            };
+            (dir.join(PRE_FILE), float, Clip::None, None)
+        } else {
+            (
+                dir.join(MASTER_FILE),
+                spec,
+                song.master.clip,
+                Some(song.verify),
+            )
+        };
+        let key = stem_key(song.seed, MASTER_FILE);
+        let writer = WavOut::create(&path, file_spec, song.dither, key).at(Stage::Write)?;
+        let gains = song
+            .stems
+            .iter()
+            .map(|s| StemGain::new(s, spec.channels))
+            .collect();
+        Ok(MixStage {
+            mixer: Mixer::new(gains, clip, block_size, spec.channels),
+            writer,
+            meters: Meters::new(spec, song.target_frames()),
+            block: Block::new(spec.channels, block_size),
+            target: song.target_frames(),
+            done: Frames(0),
+            limits,
+        })
+    }
+
+    /// Channels per frame.
+    pub(super) fn channels(&self) -> u16 {
+        self.block.channels() as u16
+    }
+
+    /// Frames in the next master block; 0 once the master is complete.
+    pub(super) fn next_frames(&self) -> usize {
+        (self.target.0 - self.done.0).min(self.block.capacity() as u64) as usize
+    }
+
+    /// Starts a master block of `frames` frames.
+    pub(super) fn begin(&mut self, frames: usize) {
+        self.mixer.begin(frames, self.block.channels());
+        self.block.set_frames(frames);
+    }
+
+    /// Adds stem number `index`'s block to the current master block.
+    pub(super) fn add(&mut self, index: usize, block: &Block) {
+        self.mixer.add(index, block);
+    }
+
+    /// Completes the current master block: measures and writes it.
+    /// Returns the frames mixed so far.
+    pub(super) fn end_block(&mut self) -> Result<Frames, StageFailure> {
+        self.mixer.finish(&mut self.block);
+        self.meters.update(&self.block);
+        self.writer.write(&self.block).at(Stage::Write)?;
+        self.done.0 += self.block.frames() as u64;
+        Ok(self.done)
+    }
+
+    /// Checks the mix and closes its file.
+    pub(super) fn finish(self) -> Result<MasterOutcome, StageFailure> {
+        let channels = self.channels();
+        check(&self.meters, channels, self.target, self.limits.as_ref()).at(Stage::Verify)?;
+        self.writer.finish().at(Stage::Write)?;
+        Ok(measured(self.meters))
+    }
+}
+
+/// Completes the master after the mix (`first`): runs the second pass if
+/// the plan asks for one, then re-reads the master's header.
+pub(super) fn finish(
+    song: &SongPlan,
+    dir: &Path,
+    first: MasterOutcome,
+    block_size: usize,
+    interrupt: &AtomicBool,
+) -> Result<MasterOutcome, StageFailure> {
+    let master_path = dir.join(MASTER_FILE);
+    let master = if two_pass(song) {
+        let pre_path = dir.join(PRE_FILE);
+        let master = second_pass(song, &pre_path, &master_path, &first, block_size, interrupt)?;
+        let _ = std::fs::remove_file(&pre_path);
+        master
+    } else {
+        first
+    };
+    verify::check_header(&master_path, song.spec, song.target_frames()).at(Stage::Verify)?;
+    Ok(master)
+}
+
+/// The second pass: reads the unclipped float mix, runs the master bus
+/// (normalisation gain, true-peak limiter, clip) with its latency taken
+/// out, and writes the master in its final format, measuring it again.
+fn second_pass(
+    song: &SongPlan,
+    pre: &Path,
+    out: &Path,
+    first: &MasterOutcome,
+    block_size: usize,
+    interrupt: &AtomicBool,
+) -> Result<MasterOutcome, StageFailure> {
+    let spec = song.spec;
+    let target = song.target_frames();
+    let bus = MasterBus::for_plan(&song.master, first.loudness.lufs, spec).at(Stage::Mix)?;
+    let mut bus = CompensatedBus::new(bus, target);
+    let mut reader = FloatReader::open(pre).at(Stage::Mix)?;
+    let key = stem_key(song.seed, MASTER_FILE);
+    let mut writer = WavOut::create(out, spec, song.dither, key).at(Stage::Write)?;
+    let mut meters = Meters::new(spec, target);
+    let mut block = Block::new(spec.channels, block_size);
+    while !bus.done() {
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(StageFailure::cancelled(Stage::Mix));
+        }
+        block.set_frames(bus.input_frames(block.capacity()));
+        reader.read_exact(block.samples_mut()).at(Stage::Mix)?;
+        bus.process(&mut block);
+        if block.frames() == 0 {
+            continue;
+        }
+        meters.update(&block);
+        writer.write(&block).at(Stage::Write)?;
+    }
+    writer.finish().at(Stage::Write)?;
+    check(&meters, spec.channels, target, Some(&song.verify)).at(Stage::Verify)?;
+    Ok(measured(meters))
+}
+
+/// The master's checks: finite samples, `target` frames, and `limits`
+/// when given (SPEC §8).
+fn check(
+    meters: &Meters,
+    channels: u16,
+    target: Frames,
+    limits: Option<&VerifyLimits>,
+) -> Result<(), StageError> {
+    meters.stats.check_finite(channels)?;
+    meters.stats.check_frames(target)?;
+    match limits {
+        Some(l) => verify::check_master(&meters.stats, &meters.loudness.loudness(), l),
+        None => Ok(()),
+    }
+}
+
+/// The master's figures from its meters.
+fn measured(meters: Meters) -> MasterOutcome {
+    MasterOutcome {
+        levels: meters.stats.summary(),
+        clip_ratio: meters.stats.clip_ratio(),
+        loudness: meters.loudness.loudness(),
+        file: MASTER_FILE.into(),
+        envelope: meters.envelope,
+    }
+}

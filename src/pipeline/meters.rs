@@ -1,0 +1,44 @@
+//! The meters every stream of a song feeds, block by block: levels,
+//! loudness and the waveform envelope. One bundle, so the stem and master
+//! stages feed the same meters the same way, and neither depends on the
+//! other to do it.
+
+use crate::error::StageError;
+use crate::types::{Block, Frames, StreamSpec};
+use crate::verify::envelope::Envelope;
+use crate::verify::{LoudnessMeter, StreamStats};
+
+/// A stream's running measurements.
+pub(super) struct Meters {
+    pub(super) stats: StreamStats,
+    pub(super) loudness: LoudnessMeter,
+    pub(super) envelope: Envelope,
+}
+
+impl Meters {
+    /// Empty meters for a stream of `spec` that will last `target` frames.
+    pub(super) fn new(spec: StreamSpec, target: Frames) -> Meters {
+        Meters {
+            stats: StreamStats::default(),
+            loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
+            envelope: Envelope::new(target.0),
+        }
+    }
+
+    /// Adds one block to every meter.
+    pub(super) fn update(&mut self, block: &Block) {
+        self.stats.update(block);
+        self.loudness.update(block);
+        self.envelope.update(block);
+    }
+
+    /// Adds one block, refusing it before the loudness and envelope meters
+    /// see it if it holds a NaN or an infinity.
+    pub(super) fn update_finite(&mut self, block: &Block, channels: u16) -> Result<(), StageError> {
+        self.stats.update(block);
+        self.stats.check_finite(channels)?;
+        self.loudness.update(block);
+        self.envelope.update(block);
+        Ok(())
+    }
+}
