@@ -11,6 +11,8 @@
 //! it, so the output does not depend on how the stream is split into
 //! blocks, nor on the CPU (`mul_add` is fused everywhere).
 
+use crate::cpu::{self, Isa, Level};
+
 /// Frames per chunk.
 pub const CHUNK: usize = 256;
 /// Chunks computed side by side: two AVX registers' worth, so two
@@ -85,21 +87,20 @@ pub struct Cascade<const S: usize> {
     phi: [[States<S>; 2]; S],
     /// Frames filtered so far.
     pos: u64,
-    fast: bool,
+    /// The instruction set the kernels run with.
+    isa: Isa,
 }
 
 impl<const S: usize> Cascade<S> {
+    /// A cascade whose kernels use the best instruction set this CPU has.
     pub fn new(sections: [Section; S]) -> Cascade<S> {
-        let fast = crate::cpu::has_avx_fma();
-        #[cfg(target_arch = "x86_64")]
-        let (g, phi) = if fast {
-            // SAFETY: `fast` is set only where the CPU has AVX and FMA.
-            unsafe { unit_responses_fast(&sections) }
-        } else {
-            unit_responses(&sections)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let (g, phi) = unit_responses(&sections);
+        Cascade::with_isa(sections, cpu::isa())
+    }
+
+    /// A cascade whose kernels use `isa` (any level gives the same bits;
+    /// tests force each one).
+    pub fn with_isa(sections: [Section; S], isa: Isa) -> Cascade<S> {
+        let (g, phi) = unit_responses(isa, &sections);
         Cascade {
             sections,
             zs: [State::ZERO; S],
@@ -107,24 +108,26 @@ impl<const S: usize> Cascade<S> {
             g,
             phi,
             pos: 0,
-            fast,
+            isa,
         }
     }
 
     /// Filters `buf` in place: the stream's next frames.
     pub fn process(&mut self, buf: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.fast {
-            // SAFETY: `fast` is set only where the CPU has AVX and FMA.
-            unsafe { self.process_fast(buf) };
-            return;
+        match self.isa.level() {
+            #[cfg(target_arch = "x86_64")]
+            Level::AvxFma => {
+                // SAFETY: an `Isa` at this level exists only on a CPU with
+                // AVX and FMA.
+                unsafe { self.process_avx_fma(buf) }
+            }
+            _ => self.process_portable(buf),
         }
-        self.process_portable(buf);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx,fma")]
-    fn process_fast(&mut self, buf: &mut [f64]) {
+    fn process_avx_fma(&mut self, buf: &mut [f64]) {
         self.process_portable(buf)
     }
 
@@ -166,15 +169,7 @@ impl<const S: usize> Cascade<S> {
     /// states chained and the corrections added.
     #[inline(always)]
     fn chunks_side_by_side(&mut self, buf: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        let st = if self.fast {
-            // SAFETY: `fast` is set only where the CPU has AVX and FMA.
-            unsafe { zero_state_avx(&self.sections, buf) }
-        } else {
-            zero_state(&self.sections, buf)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let st = zero_state(&self.sections, buf);
+        let st = zero_state(self.isa, &self.sections, buf);
         for (l, chunk) in buf.chunks_exact_mut(CHUNK).enumerate() {
             let chunk: &mut [f64; CHUNK] = chunk.try_into().expect("whole chunk");
             for (k, v) in chunk.iter_mut().enumerate() {
@@ -212,8 +207,34 @@ impl<const S: usize> Cascade<S> {
 /// Correction rows and end states of a chunk starting from each unit state
 /// (see [`Cascade`]'s `g` and `phi`).
 #[allow(clippy::type_complexity)]
-#[inline(always)]
 fn unit_responses<const S: usize>(
+    isa: Isa,
+    sections: &[Section; S],
+) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::AvxFma => {
+            // SAFETY: an `Isa` at this level exists only on a CPU with AVX
+            // and FMA.
+            unsafe { unit_responses_avx_fma(sections) }
+        }
+        _ => unit_responses_portable(sections),
+    }
+}
+
+/// [`unit_responses_portable`] compiled for FMA: the same bits, sooner.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,fma")]
+#[allow(clippy::type_complexity)]
+fn unit_responses_avx_fma<const S: usize>(
+    sections: &[Section; S],
+) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
+    unit_responses_portable(sections)
+}
+
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn unit_responses_portable<const S: usize>(
     sections: &[Section; S],
 ) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
     let mut g = vec![[0.0; CHUNK]; 2 * S];
@@ -239,19 +260,29 @@ fn unit_responses<const S: usize>(
     (g, phi)
 }
 
-/// [`unit_responses`] compiled for FMA: the same bits, sooner.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,fma")]
-#[allow(clippy::type_complexity)]
-fn unit_responses_fast<const S: usize>(
-    sections: &[Section; S],
-) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
-    unit_responses(sections)
-}
-
 /// The zero-state responses of `LANES` consecutive chunks of `buf`, in
 /// place, one chunk per lane; returns the lanes' end states.
-fn zero_state<const S: usize>(sections: &[Section; S], buf: &mut [f64]) -> [State<LANES>; S] {
+#[inline(always)]
+fn zero_state<const S: usize>(
+    isa: Isa,
+    sections: &[Section; S],
+    buf: &mut [f64],
+) -> [State<LANES>; S] {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::AvxFma => {
+            // SAFETY: an `Isa` at this level exists only on a CPU with AVX
+            // and FMA.
+            unsafe { zero_state_avx_fma(sections, buf) }
+        }
+        _ => zero_state_portable(sections, buf),
+    }
+}
+
+fn zero_state_portable<const S: usize>(
+    sections: &[Section; S],
+    buf: &mut [f64],
+) -> [State<LANES>; S] {
     let mut st = [State::<LANES>::ZERO; S];
     for k in 0..CHUNK {
         let mut x = [0.0; LANES];
@@ -268,11 +299,15 @@ fn zero_state<const S: usize>(sections: &[Section; S], buf: &mut [f64]) -> [Stat
     st
 }
 
-/// [`zero_state`] with the eight lanes in two AVX registers: the same
-/// operations (fnmadd(a, y, c) = fma(−a, y, c) exactly), the same bits.
+/// [`zero_state_portable`] with the eight lanes in two AVX registers: the
+/// same operations (fnmadd(a, y, c) = fma(−a, y, c) exactly), the same
+/// bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
-fn zero_state_avx<const S: usize>(sections: &[Section; S], buf: &mut [f64]) -> [State<LANES>; S] {
+fn zero_state_avx_fma<const S: usize>(
+    sections: &[Section; S],
+    buf: &mut [f64],
+) -> [State<LANES>; S] {
     use std::arch::x86_64::*;
     const { assert!(LANES == 8) };
     let zero = _mm256_setzero_pd();
@@ -394,19 +429,37 @@ mod tests {
         assert!(one.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-10));
     }
 
+    fn bits<'a>(v: impl IntoIterator<Item = &'a f64>) -> Vec<u64> {
+        v.into_iter().map(|y| y.to_bits()).collect()
+    }
+
     #[test]
     fn every_cpu_path_gives_the_same_bits() {
+        // Blocks of 4096 take the chunks-side-by-side kernel, blocks of
+        // 1000 only the serial one.
         let x = signal(50_000);
-        for block in [4096, 1000] {
-            let mut fast = Cascade::new(sections());
-            let mut portable = Cascade::new(sections());
-            portable.fast = false;
-            let (mut a, mut b) = (x.clone(), x.clone());
-            for (ca, cb) in a.chunks_mut(block).zip(b.chunks_mut(block)) {
-                fast.process(ca);
-                portable.process(cb);
+        let portable = Cascade::with_isa(sections(), Isa::PORTABLE);
+        for level in Level::ALL {
+            let Some(isa) = Isa::new(level) else {
+                eprintln!("skipped {level:?}: this CPU lacks it");
+                continue;
+            };
+            let fast = Cascade::with_isa(sections(), isa);
+            assert_eq!(
+                bits(fast.g.iter().flatten()),
+                bits(portable.g.iter().flatten())
+            );
+            let phi = |c: &Cascade<2>| bits(c.phi.iter().flatten().flatten().flatten());
+            assert_eq!(phi(&fast), phi(&portable), "{level:?}");
+            for block in [4096, 1000] {
+                let (mut fast, mut portable) = (fast.clone(), portable.clone());
+                let (mut a, mut b) = (x.clone(), x.clone());
+                for (ca, cb) in a.chunks_mut(block).zip(b.chunks_mut(block)) {
+                    fast.process(ca);
+                    portable.process(cb);
+                }
+                assert_eq!(bits(&a), bits(&b), "{level:?}, block {block}");
             }
-            assert_eq!(a, b, "block {block}");
         }
     }
 

@@ -1,5 +1,9 @@
-//! Verification (SPEC §1.6, §1.8): streaming statistics gathered block by
-//! block, the checks made on them, and the re-read of a written header.
+//! Verification (SPEC §1.6, §1.8): the meters fed block by block while the
+//! streams render — [`StreamStats`] (`stats`), the [`LoudnessMeter`]
+//! (`loudness`) and the overview's [`envelope`] — and the checks made on
+//! their figures, on a reference and on a written file's header. Each meter
+//! is its own module so it can be tested alone; the pass/fail decisions
+//! stay here, so what fails a song is found in one place.
 
 use std::path::Path;
 
@@ -8,164 +12,14 @@ use serde::Serialize;
 use crate::error::StageError;
 use crate::plan::{ReferencePlan, VerifyLimits};
 use crate::source::file::{self, FileInfo};
-use crate::types::{Block, Frames, StreamSpec};
+use crate::types::{Frames, StreamSpec};
 
 pub mod envelope;
 mod loudness;
+mod stats;
+
 pub use loudness::LoudnessMeter;
-
-/// Level at or above which a master sample counts as clipped.
-pub const CLIP_LEVEL: f32 = 0.99;
-
-/// Running peak, RMS and sanity counts of a stream.
-#[derive(Clone, Debug, Default)]
-pub struct StreamStats {
-    pub frames: u64,
-    samples: u64,
-    /// Σ x² of the samples whose index is ≡ k (mod 4), k = 0..4.
-    lanes: [f64; 4],
-    pub peak: f32,
-    pub clipped: u64,
-    /// Index of the first NaN or infinite sample, if any.
-    pub first_non_finite: Option<u64>,
-}
-
-impl StreamStats {
-    /// Adds one block.
-    pub fn update(&mut self, block: &Block) {
-        #[cfg(target_arch = "x86_64")]
-        if crate::cpu::has_avx() {
-            // SAFETY: the CPU has AVX, checked just above.
-            unsafe { self.update_avx(block) };
-            return;
-        }
-        self.update_portable(block);
-    }
-
-    /// [`StreamStats::update`] with twice the lanes; lane-wise additions
-    /// and maxima round as they do without AVX: the same figures.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx")]
-    fn update_avx(&mut self, block: &Block) {
-        self.update_portable(block)
-    }
-
-    #[inline(always)]
-    fn update_portable(&mut self, block: &Block) {
-        let samples = block.samples();
-        // Peak and a NaN probe (x·0 is NaN only for NaN and ±∞) in eight
-        // f32 lanes, then the clip count: loops the compiler vectorises;
-        // max and counts do not depend on the order.
-        let (mut peak, mut probe) = ([0.0f32; 8], [0.0f32; 8]);
-        let mut chunks = samples.chunks_exact(8);
-        for c in &mut chunks {
-            for k in 0..8 {
-                peak[k] = peak[k].max(c[k].abs());
-                probe[k] += c[k] * 0.0;
-            }
-        }
-        for &v in chunks.remainder() {
-            peak[0] = peak[0].max(v.abs());
-            probe[0] += v * 0.0;
-        }
-        let clipped = samples.iter().filter(|v| v.abs() >= CLIP_LEVEL).count() as u64;
-        if probe.iter().all(|p| p.is_finite()) {
-            self.peak = peak.iter().fold(self.peak, |m, &p| m.max(p));
-            self.clipped += clipped;
-            self.add_squares(samples);
-        } else {
-            // Rare (the song fails): note where, count the finite rest.
-            let index = samples.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            self.first_non_finite
-                .get_or_insert(self.samples + index as u64);
-            for &v in samples.iter().filter(|v| v.is_finite()) {
-                self.peak = self.peak.max(v.abs());
-                self.clipped += (v.abs() >= CLIP_LEVEL) as u64;
-            }
-            for (i, &v) in samples.iter().enumerate().filter(|(_, v)| v.is_finite()) {
-                self.lanes[(self.samples as usize + i) % 4] += (v as f64) * (v as f64);
-            }
-        }
-        self.samples += samples.len() as u64;
-        self.frames += block.frames() as u64;
-    }
-
-    /// Adds Σ x² in four lanes keyed by the absolute sample index (so any
-    /// block split sums alike), which lets the loop run four additions at
-    /// a time. Does not advance the sample count.
-    #[inline(always)]
-    fn add_squares(&mut self, samples: &[f32]) {
-        let mut lanes = self.lanes;
-        let lead = ((4 - self.samples % 4) % 4).min(samples.len() as u64) as usize;
-        let (head, rest) = samples.split_at(lead);
-        for (k, &v) in head.iter().enumerate() {
-            lanes[(self.samples as usize + k) % 4] += (v as f64) * (v as f64);
-        }
-        // From here the absolute index of chunk element k is ≡ k (mod 4).
-        let mut chunks = rest.chunks_exact(4);
-        for c in &mut chunks {
-            for k in 0..4 {
-                lanes[k] += (c[k] as f64) * (c[k] as f64);
-            }
-        }
-        for (k, &v) in chunks.remainder().iter().enumerate() {
-            lanes[k] += (v as f64) * (v as f64);
-        }
-        self.lanes = lanes;
-    }
-
-    /// Root mean square over all samples.
-    pub fn rms(&self) -> f64 {
-        if self.samples == 0 {
-            0.0
-        } else {
-            let sum_sq = (self.lanes[0] + self.lanes[1]) + (self.lanes[2] + self.lanes[3]);
-            (sum_sq / self.samples as f64).sqrt()
-        }
-    }
-
-    /// Share of samples at or above [`CLIP_LEVEL`].
-    pub fn clip_ratio(&self) -> f64 {
-        if self.samples == 0 {
-            0.0
-        } else {
-            self.clipped as f64 / self.samples as f64
-        }
-    }
-
-    /// Fails on the first NaN/Inf seen so far.
-    pub fn check_finite(&self, channels: u16) -> Result<(), StageError> {
-        match self.first_non_finite {
-            Some(i) => Err(StageError::Check {
-                check: "finite",
-                detail: format!("NaN or infinite sample at frame {}", i / channels as u64),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Checks the frame count against the target.
-    pub fn check_frames(&self, target: Frames) -> Result<(), StageError> {
-        if self.frames != target.0 {
-            return Err(StageError::Check {
-                check: "frames",
-                detail: format!("{} frames, expected {target}", self.frames),
-            });
-        }
-        Ok(())
-    }
-
-    /// Summary figures for the report.
-    pub fn summary(&self) -> Levels {
-        Levels {
-            frames: self.frames,
-            peak: round6(self.peak as f64),
-            rms: round6(self.rms()),
-            peak_db: round3(to_db(self.peak as f64)),
-            rms_db: round3(to_db(self.rms())),
-        }
-    }
-}
+pub use stats::{CLIP_LEVEL, Levels, StreamStats};
 
 /// Loudness figures as reported; `None` where undefined (silence).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -178,27 +32,9 @@ pub struct Loudness {
     pub true_peak_db: Option<f64>,
 }
 
-/// Levels as reported (linear full scale, with dB beside them).
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Levels {
-    pub frames: u64,
-    pub peak: f64,
-    pub rms: f64,
-    pub peak_db: Option<f64>,
-    pub rms_db: Option<f64>,
-}
-
 /// dBFS of a linear level; `None` for silence (−∞ has no JSON form).
 pub fn to_db(v: f64) -> Option<f64> {
     (v > 0.0).then(|| 20.0 * v.log10())
-}
-
-fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
-}
-
-fn round3(v: Option<f64>) -> Option<f64> {
-    v.map(|v| (v * 1e3).round() / 1e3)
 }
 
 /// The master's pass/fail checks: clip ratio, RMS floor, loudness target
@@ -293,31 +129,6 @@ pub fn check_header(path: &Path, spec: StreamSpec, frames: Frames) -> Result<(),
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stats_of_a_known_signal() {
-        let mut b = Block::new(1, 4);
-        b.samples_mut().copy_from_slice(&[0.5, -1.0, 0.0, 0.995]);
-        let mut s = StreamStats::default();
-        s.update(&b);
-        assert_eq!(s.peak, 1.0);
-        assert_eq!(s.clipped, 2);
-        assert!((s.rms() - ((0.25 + 1.0 + 0.990025) / 4.0f64).sqrt()).abs() < 1e-7);
-        assert!(s.check_finite(1).is_ok());
-        b.samples_mut()[2] = f32::NAN;
-        s.update(&b);
-        assert!(
-            s.check_finite(1)
-                .unwrap_err()
-                .to_string()
-                .contains("frame 6")
-        );
-    }
 }
 
 /// The reference as found, for the report.

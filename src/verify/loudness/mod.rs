@@ -12,24 +12,30 @@
 //! the gating blocks and thirty times for the short-term ones), and the
 //! true-peak interpolator skips stretches whose samples provably cannot
 //! raise the peak found so far (|y| ≤ max|x| · Σ|h|), which changes no
-//! result. The K-weighting runs through [`crate::effects::iir`] (chunks
-//! side by side) and the interpolator's mirror-image phases are folded
-//! (half the multiplies). Integrated loudness averages the exact block
-//! energies of the gated histogram bins rather than the bins' centres.
+//! result. The K-weighting (`kweight`) runs through
+//! [`crate::effects::iir`] (chunks side by side) and the interpolator's
+//! mirror-image phases are folded (half the multiplies; `truepeak`).
+//! Integrated loudness averages the exact block energies of the gated
+//! histogram bins rather than the bins' centres.
+//!
+//! This file holds the gating, the histograms and the meter that drives
+//! them; the two filters the standard puts in front of them live beside
+//! it, each with its own tests.
 
 use super::{Loudness, to_db};
-use crate::effects::iir::{Cascade, Section};
+use crate::effects::iir::Cascade;
 use crate::types::Block;
+
+mod kweight;
+mod truepeak;
+
+use kweight::k_weighting;
+use truepeak::TruePeak;
 
 /// Histogram bins: 0.1 LU wide from −70 LUFS (the absolute gate) to +30.
 const BINS: usize = 1000;
 /// Sub-blocks of 100 ms in a short-term block.
 const SHORT_TERM_SUBS: usize = 30;
-/// Input samples per true-peak bound check.
-const TP_CHUNK: usize = 64;
-/// Taps of the true-peak interpolator over all its phases.
-const TP_TAPS: usize = 48;
-
 /// Loudness of the energy `e` (mean square, K-weighted), LUFS.
 fn to_lufs(e: f64) -> f64 {
     10.0 * e.log10() - 0.691
@@ -158,34 +164,6 @@ fn add_squares(lanes: &mut [f64; 4], start: usize, values: &[f64]) {
     }
 }
 
-/// The BS.1770 K-weighting for `rate`: the high shelf of the head, then
-/// the RLB high-pass, with libebur128's analogue prototypes so any sample
-/// rate gets the standard's response.
-fn k_weighting(rate: f64) -> Cascade<2> {
-    use std::f64::consts::PI;
-    let (f0, gain_db, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
-    let k = (PI * f0 / rate).tan();
-    let vh = 10f64.powf(gain_db / 20.0);
-    let vb = vh.powf(0.4996667741545416);
-    let a0 = 1.0 + k / q + k * k;
-    let shelf = Section {
-        b: [
-            (vh + vb * k / q + k * k) / a0,
-            2.0 * (k * k - vh) / a0,
-            (vh - vb * k / q + k * k) / a0,
-        ],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-    };
-    let (f0, q) = (38.13547087602444, 0.5003270373238773);
-    let k = (PI * f0 / rate).tan();
-    let a0 = 1.0 + k / q + k * k;
-    let highpass = Section {
-        b: [1.0, -2.0, 1.0],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-    };
-    Cascade::new([shelf, highpass])
-}
-
 /// Per-channel state of the loudness measurement.
 #[derive(Clone, Debug)]
 struct ChannelState {
@@ -193,228 +171,6 @@ struct ChannelState {
     /// Σ y² of the K-weighted samples in the current 100 ms sub-block, in
     /// four lanes keyed by the frame index (any block split sums alike).
     sub_sum: [f64; 4],
-}
-
-/// The BS.1770-4 Annex 2 true-peak meter: a 48-tap windowed-sinc
-/// polyphase interpolator (×4 below 96 kHz, ×2 below 192 kHz, none
-/// above), with libebur128's coefficients and f32 arithmetic.
-struct TruePeak {
-    factor: usize,
-    folded: Folded,
-    /// max over phases of Σ|taps|: |output| ≤ bound · max|input|.
-    bound: f64,
-    /// Per channel: the last `taps − 1` inputs, then the block's.
-    lines: Vec<Vec<f32>>,
-    peaks: Vec<f32>,
-}
-
-impl TruePeak {
-    fn new(rate: u32, channels: usize) -> TruePeak {
-        use std::f64::consts::PI;
-        let factor = if rate < 96_000 {
-            4
-        } else if rate < 192_000 {
-            2
-        } else {
-            1
-        };
-        // libebur128's design, indexed j = t·factor + p.
-        let design: Vec<f32> = (0..TP_TAPS)
-            .map(|j| {
-                let j = j as f64;
-                let window = TP_TAPS as f64;
-                let w = 0.5 * (1.0 - (2.0 * PI * j / window).cos());
-                let m = j - window / 2.0;
-                let x = m * PI / factor as f64;
-                (if m.abs() > 1e-6 { w * x.sin() / x } else { w }) as f32
-            })
-            .collect();
-        let taps = TP_TAPS / factor;
-        let coefs: Vec<f32> = (0..factor)
-            .flat_map(|p| (0..taps).map(move |t| (p, t)))
-            .map(|(p, t)| design[t * factor + p])
-            .collect();
-        let bound = coefs
-            .chunks(taps)
-            .map(|phase| phase.iter().map(|c| c.abs() as f64).sum())
-            .fold(0.0f64, f64::max);
-        TruePeak {
-            factor,
-            folded: Folded::new(&coefs, factor),
-            bound,
-            lines: vec![vec![0.0; taps - 1]; channels],
-            peaks: vec![0.0; channels],
-        }
-    }
-
-    fn update(&mut self, block: &Block) {
-        for (c, (line, peak)) in self.lines.iter_mut().zip(&mut self.peaks).enumerate() {
-            let history = line.len();
-            block.channel_into(c, line, |v| v);
-            if self.factor == 1 {
-                *peak = line.iter().fold(*peak, |m, v| m.max(v.abs()));
-            } else {
-                match self.factor {
-                    4 => scan::<4>(line, &self.folded, self.bound, peak),
-                    _ => scan::<2>(line, &self.folded, self.bound, peak),
-                }
-            }
-            line.drain(..line.len() - history);
-        }
-    }
-}
-
-/// Raises `peak` to the largest interpolated |value| of `line`'s new
-/// samples (those after the first taps − 1), skipping chunks whose inputs
-/// are too small to matter.
-fn scan<const F: usize>(line: &[f32], fold: &Folded, bound: f64, peak: &mut f32) {
-    let taps = fold.taps;
-    let mut start = taps - 1;
-    while start < line.len() {
-        let end = (start + TP_CHUNK).min(line.len());
-        let window = max_abs(&line[start + 1 - taps..end]);
-        // Phase 0 of this interpolator is the input itself (its other
-        // taps are sin(kπ) ≈ 0), so the samples are peaks too.
-        *peak = peak.max(window);
-        if window as f64 * bound * (1.0 + 1e-4) >= *peak as f64 {
-            *peak = peak.max(interpolated_peak::<F>(line, start, end, fold));
-        }
-        start = end;
-    }
-}
-
-/// The interpolator's phases folded about their centres. The design is
-/// symmetric — phase p's taps mirror phase F − p's, and the middle phase
-/// mirrors itself — so with u_t = x[n−t] + x[n−T+1+t] and v_t the
-/// difference (t < T/2), the middle phase is Σ m_t·u_t and the pair (p,
-/// F − p) is (S ± D)/2 with S = Σ s_t·u_t, D = Σ d_t·v_t, whose larger
-/// magnitude is (|S| + |D|)/2. Half the multiplications of the plain sums.
-struct Folded {
-    /// Taps per phase (T).
-    taps: usize,
-    /// Middle phase (F/2), averaged with its mirror.
-    m: Vec<f32>,
-    /// Phase 1 plus and minus its mirror (F = 4 only).
-    s: Vec<f32>,
-    d: Vec<f32>,
-}
-
-impl Folded {
-    /// `coefs[p * taps + t]` as designed.
-    fn new(coefs: &[f32], factor: usize) -> Folded {
-        let taps = coefs.len() / factor;
-        let phase = |p: usize| &coefs[p * taps..(p + 1) * taps];
-        let half = taps / 2;
-        let mid = phase(factor / 2);
-        let m = (0..half)
-            .map(|t| (mid[t] + mid[taps - 1 - t]) / 2.0)
-            .collect();
-        let (s, d) = if factor == 4 {
-            let h = phase(1);
-            (
-                (0..half).map(|t| h[t] + h[taps - 1 - t]).collect(),
-                (0..half).map(|t| h[t] - h[taps - 1 - t]).collect(),
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        Folded { taps, m, s, d }
-    }
-}
-
-/// The largest |x|, eight lanes at a time (a max does not depend on the
-/// order).
-fn max_abs(x: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let mut chunks = x.chunks_exact(8);
-    for c in &mut chunks {
-        for k in 0..8 {
-            lanes[k] = lanes[k].max(c[k].abs());
-        }
-    }
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(0.0f32, |m, v| m.max(v.abs()));
-    lanes.iter().fold(tail, |m, &v| m.max(v))
-}
-
-/// The largest interpolated |output| (phases 1..F) for inputs
-/// `start..end` of `line`. AVX doubles the lanes where the CPU has it;
-/// without FMA contraction every lane rounds as SSE2 does: same bits.
-fn interpolated_peak<const F: usize>(line: &[f32], start: usize, end: usize, fold: &Folded) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::has_avx() {
-        // SAFETY: the CPU supports AVX, checked just above.
-        return unsafe { interpolated_peak_avx::<F>(line, start, end, fold) };
-    }
-    interpolated_peak_portable::<F>(line, start, end, fold)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-fn interpolated_peak_avx<const F: usize>(
-    line: &[f32],
-    start: usize,
-    end: usize,
-    fold: &Folded,
-) -> f32 {
-    interpolated_peak_portable::<F>(line, start, end, fold)
-}
-
-#[inline(always)]
-fn interpolated_peak_portable<const F: usize>(
-    line: &[f32],
-    start: usize,
-    end: usize,
-    fold: &Folded,
-) -> f32 {
-    const LANES: usize = 8;
-    let (taps, half) = (fold.taps, fold.taps / 2);
-    let mut lanes = [0.0f32; LANES];
-    let mut n = start;
-    // Eight outputs at once, each summed over the taps in the same order
-    // as one output at a time below, so with the same rounding.
-    while n + LANES <= end {
-        let (mut sm, mut ss, mut sd) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
-        for t in 0..half {
-            let a: &[f32; LANES] = line[n - t..n - t + LANES].try_into().expect("8 lanes");
-            let back = n + 1 + t - taps;
-            let b: &[f32; LANES] = line[back..back + LANES].try_into().expect("8 lanes");
-            for k in 0..LANES {
-                let (u, v) = (a[k] + b[k], a[k] - b[k]);
-                sm[k] += fold.m[t] * u;
-                if F == 4 {
-                    ss[k] += fold.s[t] * u;
-                    sd[k] += fold.d[t] * v;
-                }
-            }
-        }
-        for k in 0..LANES {
-            lanes[k] = lanes[k].max(sm[k].abs());
-            if F == 4 {
-                lanes[k] = lanes[k].max((ss[k].abs() + sd[k].abs()) * 0.5);
-            }
-        }
-        n += LANES;
-    }
-    for n in n..end {
-        let (mut sm, mut ss, mut sd) = (0.0f32, 0.0f32, 0.0f32);
-        for t in 0..half {
-            let (a, b) = (line[n - t], line[n + 1 + t - taps]);
-            let (u, v) = (a + b, a - b);
-            sm += fold.m[t] * u;
-            if F == 4 {
-                ss += fold.s[t] * u;
-                sd += fold.d[t] * v;
-            }
-        }
-        lanes[0] = lanes[0].max(sm.abs());
-        if F == 4 {
-            lanes[0] = lanes[0].max((ss.abs() + sd.abs()) * 0.5);
-        }
-    }
-    lanes.iter().fold(0.0f32, |m, &v| m.max(v))
 }
 
 /// EBU R128 loudness of a stream, measured block by block in fixed memory:
@@ -516,7 +272,7 @@ impl LoudnessMeter {
     /// The figures so far, rounded to 0.01.
     pub fn loudness(&self) -> Loudness {
         let r2 = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
-        let tp = self.true_peak.peaks.iter().fold(0.0f32, |m, &p| m.max(p));
+        let tp = self.true_peak.peak();
         Loudness {
             lufs: self.gating.integrated().and_then(r2),
             loudness_range: self.short_term.range().and_then(r2),
@@ -571,28 +327,6 @@ mod tests {
         }
         let l = m.loudness();
         assert!((l.lufs.unwrap() + 33.0).abs() <= 0.1, "{l:?}");
-    }
-
-    #[test]
-    fn the_interpolator_phases_mirror_each_other() {
-        // What folding the phases relies on.
-        for (rate, factor) in [(48000, 4), (96000, 2)] {
-            let tp = TruePeak::new(rate, 1);
-            assert_eq!(tp.factor, factor);
-            let taps = tp.folded.taps;
-            let design = |p: usize, t: usize| {
-                let j = (t * factor + p) as f64;
-                let w = 0.5 * (1.0 - (2.0 * std::f64::consts::PI * j / 48.0).cos());
-                let x = (j - 24.0) * std::f64::consts::PI / factor as f64;
-                w * x.sin() / x
-            };
-            for p in 1..factor {
-                for t in 0..taps {
-                    let (a, b) = (design(p, t), design(factor - p, taps - 1 - t));
-                    assert!((a - b).abs() < 1e-12, "phase {p} tap {t}: {a} vs {b}");
-                }
-            }
-        }
     }
 
     #[test]
