@@ -9,19 +9,21 @@
 //! at every repeat, so it is computed once, before streaming starts, from
 //! two short reads of the source: memory is bounded by the crossfade length,
 //! not by S or T.
+//!
+//! `strategy` decides what to do (SPEC §4's table), `seam` holds the
+//! matching and crossfade arithmetic, and this module streams the result:
+//! the rules and the maths can each be read and tested without the phases
+//! of a streaming read in the way.
+
+mod seam;
+mod strategy;
+
+pub use strategy::Strategy;
 
 use crate::error::StageError;
 use crate::plan::AlignMode;
 use crate::source::Source;
 use crate::types::{Block, Frames};
-
-/// The matcher searches this far (±10 ms around the middle of its window)
-/// for the incoming repeat's best start.
-const MATCH_MS: f64 = 10.0;
-/// Below this gap, `auto` pads with silence rather than extending.
-const AUTO_PAD_S: f64 = 0.5;
-/// Longest tail `crossfade` repeats, in seconds.
-const MAX_TAIL_S: f64 = 2.0;
 
 /// Alignment settings of one stem.
 #[derive(Clone, Copy, Debug)]
@@ -37,8 +39,8 @@ pub struct AlignSettings {
 /// What alignment decided, for the report.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AlignInfo {
-    /// The strategy actually applied.
-    pub strategy: &'static str,
+    /// The strategy actually applied (serialised as its spec name).
+    pub strategy: Strategy,
     pub source_frames: u64,
     /// Seam crossfade length in frames (extension only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,14 +48,6 @@ pub struct AlignInfo {
     /// Normalised correlation of the matched seam (extension only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seam_correlation: Option<f64>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Strategy {
-    Copy,
-    ZeroPad,
-    Extend,
-    Truncate,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -86,8 +80,6 @@ pub struct Aligner {
     scratch_pos: usize,
     /// Source position of the next sequential read.
     src_pos: u64,
-    /// Whether the source repeats after its first pass.
-    extending: bool,
     /// The loop region `region_start..S`, kept in memory when it is at most
     /// `cache_limit` frames; otherwise repeats re-read the source.
     region: Option<Vec<f32>>,
@@ -112,7 +104,7 @@ impl Aligner {
         block_size: usize,
         s: AlignSettings,
     ) -> Result<Aligner, StageError> {
-        let limit = (MAX_TAIL_S * s.sample_rate as f64).round() as usize;
+        let limit = (strategy::MAX_TAIL_S * s.sample_rate as f64).round() as usize;
         Aligner::with_cache_limit(source, channels, block_size, s, limit)
     }
 
@@ -127,41 +119,10 @@ impl Aligner {
     ) -> Result<Aligner, StageError> {
         let len = source.len().0;
         let target = s.target.0;
-        let rate = s.sample_rate as f64;
-        let gap_s = (target as f64 - len as f64) / rate;
-        let strategy = match s.mode {
-            _ if len == target => Strategy::Copy,
-            _ if len > target => Strategy::Truncate,
-            _ if len == 0 => Strategy::ZeroPad,
-            AlignMode::Auto if gap_s < AUTO_PAD_S => Strategy::ZeroPad,
-            AlignMode::Auto => Strategy::Extend,
-            AlignMode::ZeroPad | AlignMode::Truncate => Strategy::ZeroPad,
-            AlignMode::Loop | AlignMode::Crossfade => Strategy::Extend,
-            AlignMode::None if target - len <= 1 => Strategy::ZeroPad,
-            AlignMode::None => {
-                return Err(StageError::Invalid(format!(
-                    "align = \"none\" but the source has {len} frames and the target {target} \
-                     ({:.3} s short)",
-                    gap_s
-                )));
-            }
-        };
-        if s.mode == AlignMode::None && len > target + 1 {
-            return Err(StageError::Invalid(format!(
-                "align = \"none\" but the source has {len} frames and the target {target} \
-                 ({:.3} s long)",
-                -gap_s
-            )));
-        }
-        let looping = match s.mode {
-            AlignMode::Loop => true,
-            AlignMode::Auto => s.rhythmic,
-            _ => false,
-        };
-        let ch = channels as usize;
+        let strategy = strategy::choose(&s, len)?;
         let mut a = Aligner {
             source,
-            channels: ch,
+            channels: channels as usize,
             target,
             out_pos: 0,
             phase: Phase::Source {
@@ -170,7 +131,6 @@ impl Aligner {
             scratch: Block::new(channels, block_size.max(1)),
             scratch_pos: 0,
             src_pos: 0,
-            extending: strategy == Strategy::Extend,
             region: None,
             region_start: 0,
             cache_limit,
@@ -179,46 +139,24 @@ impl Aligner {
             body_end: 0,
             fade: 0,
             info: AlignInfo {
-                strategy: match strategy {
-                    Strategy::Copy => "copy",
-                    Strategy::ZeroPad if s.mode == AlignMode::None => "none",
-                    Strategy::ZeroPad => "zero-pad",
-                    Strategy::Truncate if s.mode == AlignMode::None => "none",
-                    Strategy::Truncate => "truncate",
-                    Strategy::Extend if looping => "loop",
-                    Strategy::Extend => "crossfade",
-                },
+                strategy,
                 source_frames: len,
                 seam_frames: None,
                 seam_correlation: None,
             },
         };
         a.scratch.set_frames(0);
-        match strategy {
-            Strategy::Truncate if s.mode != AlignMode::None => {
-                a.fade = Frames::from_seconds(s.fade_ms / 1000.0, s.sample_rate)
-                    .0
-                    .min(target);
-            }
-            Strategy::Extend => {
-                let region = if looping {
-                    len
-                } else {
-                    let tail = (0.3 * (target - len) as f64)
-                        .min(MAX_TAIL_S * rate)
-                        .min(len as f64 / 2.0);
-                    (tail.round() as u64).max(1)
-                };
-                let c = Frames::from_seconds(s.crossfade_ms / 1000.0, s.sample_rate)
-                    .0
-                    .min(region / 4);
-                let span = Frames::from_seconds(2.0 * MATCH_MS / 1000.0, s.sample_rate)
-                    .0
-                    .min(region / 4);
-                a.plan_seam(len - region, c as usize, span as usize)?;
-                a.phase = Phase::Source { end: len - c };
-            }
-            _ => {}
+        if strategy == Strategy::Truncate {
+            a.fade = Frames::from_seconds(s.fade_ms / 1000.0, s.sample_rate)
+                .0
+                .min(target);
+        } else if strategy.extends() {
+            let region = strategy::loop_region(strategy, len, target, s.sample_rate);
+            let (c, span) = seam::lengths(region, s.crossfade_ms, s.sample_rate);
+            a.plan_seam(len - region, c, span)?;
+            a.phase = Phase::Source {
+                end: len - c as u64,
+            };
         }
         a.source.seek(Frames(0))?;
         Ok(a)
@@ -233,66 +171,43 @@ impl Aligner {
     /// the source's last `c` frames faded into the loop region's start,
     /// shifted by the lag (0..=span) of maximum normalised correlation.
     fn plan_seam(&mut self, region_start: u64, c: usize, span: usize) -> Result<(), StageError> {
+        let len = self.source.len().0;
+        let (outgoing, incoming) = self.read_seam_windows(region_start, c, span)?;
+        let m = seam::match_seam(&outgoing, &incoming, self.channels, c, span);
+        self.region_start = region_start;
+        self.seam = m.samples;
+        self.body_start = region_start + (m.lag + c) as u64;
+        self.body_end = len - c as u64;
+        self.info.seam_frames = Some(c as u64);
+        self.info.seam_correlation = Some((m.correlation * 1e6).round() / 1e6);
+        Ok(())
+    }
+
+    /// Reads the seam's two windows: the source's last `c` frames and the
+    /// loop region's first `span + c`. A short region (every crossfade
+    /// tail) is read once and kept: its repeats then cost no decoding, and
+    /// memory stays bounded.
+    fn read_seam_windows(
+        &mut self,
+        region_start: u64,
+        c: usize,
+        span: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>), StageError> {
         let source = &mut *self.source;
         let len = source.len().0;
         let ch = self.channels;
         let region_len = (len - region_start) as usize;
-        let (outgoing, incoming) = if region_len <= self.cache_limit {
-            // A short region (every crossfade tail) is read once and kept:
-            // its repeats then cost no decoding, and memory stays bounded.
+        if region_len <= self.cache_limit {
             let region = read_range(source, &mut self.scratch, region_start, region_len, ch)?;
             let outgoing = region[(region_len - c) * ch..].to_vec();
             let incoming = region[..(span + c) * ch].to_vec();
             self.region = Some(region);
-            (outgoing, incoming)
-        } else {
-            (
-                read_range(source, &mut self.scratch, len - c as u64, c, ch)?,
-                read_range(source, &mut self.scratch, region_start, span + c, ch)?,
-            )
-        };
-        self.region_start = region_start;
-        let n = c * ch;
-        let e_out = dot(&outgoing, &outgoing);
-        // Running sums of the incoming squares: each candidate's energy in
-        // one subtraction.
-        let mut squares = Vec::with_capacity(incoming.len() + 1);
-        squares.push(0.0f64);
-        for v in &incoming {
-            squares.push(squares[squares.len() - 1] + *v as f64 * *v as f64);
+            return Ok((outgoing, incoming));
         }
-        let (mut best, mut best_r) = (0usize, f64::NEG_INFINITY);
-        for lag in 0..=span {
-            let cand = &incoming[lag * ch..lag * ch + n];
-            let dot = dot(&outgoing, cand);
-            let e_in = (squares[lag * ch + n] - squares[lag * ch]).max(0.0);
-            let denom = (e_out * e_in).sqrt();
-            // Silence matches anything perfectly.
-            let r = if denom > 0.0 { dot / denom } else { 1.0 };
-            if r > best_r + 1e-12 {
-                best = lag;
-                best_r = r;
-            }
-        }
-        // Gains for a constant-power sum of signals with correlation r:
-        // linear for r = 1 (in-phase tones), equal-power for r = 0 (noise).
-        let r = best_r.clamp(0.0, 1.0);
-        self.seam = (0..c)
-            .flat_map(|j| {
-                let t = (j as f64 + 0.5) / c as f64;
-                let (fi, fo) = (t, 1.0 - t);
-                let g = 1.0 / (fi * fi + fo * fo + 2.0 * r * fi * fo).sqrt();
-                let (o, i) = (&outgoing, &incoming);
-                (0..ch).map(move |k| {
-                    (g * (fo * o[j * ch + k] as f64 + fi * i[(best + j) * ch + k] as f64)) as f32
-                })
-            })
-            .collect();
-        self.body_start = region_start + (best + c) as u64;
-        self.body_end = len - c as u64;
-        self.info.seam_frames = Some(c as u64);
-        self.info.seam_correlation = Some((best_r * 1e6).round() / 1e6);
-        Ok(())
+        Ok((
+            read_range(source, &mut self.scratch, len - c as u64, c, ch)?,
+            read_range(source, &mut self.scratch, region_start, span + c, ch)?,
+        ))
     }
 
     /// Copies `frames` frames of the source's sequential stream into `dst`.
@@ -334,67 +249,80 @@ impl Aligner {
         let start = self.out_pos;
         let mut filled = 0;
         while filled < want {
-            let room = want - filled;
-            let dst = &mut block.samples_mut()[filled * ch..];
-            match self.phase {
-                Phase::Source { end } => {
-                    let pos = self.src_pos;
-                    let n = (end - pos).min(room as u64) as usize;
-                    self.pull(&mut dst[..n * ch])?;
-                    filled += n;
-                    self.src_pos += n as u64;
-                    if self.src_pos == end {
-                        self.phase = if self.extending {
-                            Phase::Seam { j: 0 }
-                        } else {
-                            Phase::Zeros
-                        };
-                    }
-                }
-                Phase::Seam { j } => {
-                    let c = self.seam.len() / ch;
-                    let n = (c - j).min(room);
-                    dst[..n * ch].copy_from_slice(&self.seam[j * ch..(j + n) * ch]);
-                    filled += n;
-                    if j + n == c {
-                        // The body is never empty: it is at least half the region.
-                        self.phase = if self.region.is_some() {
-                            Phase::Cached {
-                                pos: self.body_start,
-                            }
-                        } else {
-                            self.seek_source(self.body_start)?;
-                            self.src_pos = self.body_start;
-                            Phase::Source { end: self.body_end }
-                        };
-                    } else {
-                        self.phase = Phase::Seam { j: j + n };
-                    }
-                }
-                Phase::Cached { pos } => {
-                    // Invariant: the Cached phase is entered only when a region was cached.
-                    let region = self.region.as_ref().expect("cached phase has a region");
-                    let n = ((self.body_end - pos) as usize).min(room);
-                    let from = (pos - self.region_start) as usize * ch;
-                    dst[..n * ch].copy_from_slice(&region[from..from + n * ch]);
-                    filled += n;
-                    self.phase = if pos + n as u64 == self.body_end {
-                        Phase::Seam { j: 0 }
-                    } else {
-                        Phase::Cached {
-                            pos: pos + n as u64,
-                        }
-                    };
-                }
+            let dst = &mut block.samples_mut()[filled * ch..want * ch];
+            filled += match self.phase {
+                Phase::Source { end } => self.fill_source(dst, end)?,
+                Phase::Seam { j } => self.fill_seam(dst, j)?,
+                Phase::Cached { pos } => self.fill_cached(dst, pos),
                 Phase::Zeros => {
-                    dst[..room * ch].fill(0.0);
-                    filled = want;
+                    dst.fill(0.0);
+                    dst.len() / ch
                 }
-            }
+            };
         }
         self.out_pos += want as u64;
         self.apply_fade(block, start);
         Ok(want)
+    }
+
+    /// Source phase: sequential frames up to `end`, then the seam (when
+    /// extending) or silence. Returns the frames written to `dst`.
+    fn fill_source(&mut self, dst: &mut [f32], end: u64) -> Result<usize, StageError> {
+        let ch = self.channels;
+        let n = (end - self.src_pos).min((dst.len() / ch) as u64) as usize;
+        self.pull(&mut dst[..n * ch])?;
+        self.src_pos += n as u64;
+        if self.src_pos == end {
+            self.phase = if self.info.strategy.extends() {
+                Phase::Seam { j: 0 }
+            } else {
+                Phase::Zeros
+            };
+        }
+        Ok(n)
+    }
+
+    /// Seam phase from seam frame `j`, then the next repeat's body (cached
+    /// or re-read). Returns the frames written to `dst`.
+    fn fill_seam(&mut self, dst: &mut [f32], j: usize) -> Result<usize, StageError> {
+        let ch = self.channels;
+        let c = self.seam.len() / ch;
+        let n = (c - j).min(dst.len() / ch);
+        dst[..n * ch].copy_from_slice(&self.seam[j * ch..(j + n) * ch]);
+        if j + n < c {
+            self.phase = Phase::Seam { j: j + n };
+            return Ok(n);
+        }
+        // The body is never empty: it is at least half the region.
+        self.phase = if self.region.is_some() {
+            Phase::Cached {
+                pos: self.body_start,
+            }
+        } else {
+            self.seek_source(self.body_start)?;
+            self.src_pos = self.body_start;
+            Phase::Source { end: self.body_end }
+        };
+        Ok(n)
+    }
+
+    /// Cached phase: the body from source frame `pos`, out of the kept
+    /// region, then the seam again. Returns the frames written to `dst`.
+    fn fill_cached(&mut self, dst: &mut [f32], pos: u64) -> usize {
+        let ch = self.channels;
+        // Invariant: the Cached phase is entered only when a region was cached.
+        let region = self.region.as_ref().expect("cached phase has a region");
+        let n = ((self.body_end - pos) as usize).min(dst.len() / ch);
+        let from = (pos - self.region_start) as usize * ch;
+        dst[..n * ch].copy_from_slice(&region[from..from + n * ch]);
+        self.phase = if pos + n as u64 == self.body_end {
+            Phase::Seam { j: 0 }
+        } else {
+            Phase::Cached {
+                pos: pos + n as u64,
+            }
+        };
+        n
     }
 
     /// Raised-cosine fade over the last `fade` frames, ending at zero.
@@ -412,24 +340,6 @@ impl Aligner {
             }
         }
     }
-}
-
-/// Σ a·b in f64 over four running sums (so the seam search, about a
-/// thousand of these per looped stem, is not bound by one long chain of
-/// additions).
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..4 {
-            acc[k] += x[k] as f64 * y[k] as f64;
-        }
-    }
-    for (x, y) in ra.iter().zip(rb) {
-        acc[0] += *x as f64 * *y as f64;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Reads `frames` frames starting at `pos` into a new interleaved vector.
@@ -554,7 +464,7 @@ mod tests {
     fn zero_pad_keeps_the_source_and_pads_exact_zeros() {
         let src = source_samples(tone(440.0, 10_000));
         let (out, info) = align(tone(440.0, 10_000), AlignMode::ZeroPad, 12_345, 1000);
-        assert_eq!(info.strategy, "zero-pad");
+        assert_eq!(info.strategy, Strategy::ZeroPad);
         assert_eq!(out.len(), 12_345);
         assert_eq!(&out[..10_000], &src[..]);
         assert!(out[10_000..].iter().all(|v| *v == 0.0));
@@ -564,7 +474,7 @@ mod tests {
     fn truncate_keeps_the_head_exact_and_fades_to_zero() {
         let src = source_samples(tone(440.0, 50_000));
         let (out, info) = align(tone(440.0, 50_000), AlignMode::Truncate, 40_000, 777);
-        assert_eq!(info.strategy, "truncate");
+        assert_eq!(info.strategy, Strategy::Truncate);
         assert_eq!(out.len(), 40_000);
         let fade = 480; // 10 ms
         assert_eq!(&out[..40_000 - fade], &src[..40_000 - fade]);
@@ -581,7 +491,7 @@ mod tests {
         let s = 100_003;
         let src = source_samples(tone(110.0, s));
         let (out, info) = align(tone(110.0, s), AlignMode::Loop, 350_000, 4096);
-        assert_eq!(info.strategy, "loop");
+        assert_eq!(info.strategy, Strategy::Loop);
         assert_eq!(out.len(), 350_000);
         let c = 2400;
         assert_eq!(&out[..s as usize - c], &src[..s as usize - c]);
@@ -610,7 +520,7 @@ mod tests {
             96_000 + 7 * 48_000,
             64,
         );
-        assert_eq!(info.strategy, "crossfade");
+        assert_eq!(info.strategy, Strategy::Crossfade);
         assert_eq!(&out[..s as usize - 2400], &src[..s as usize - 2400]);
         assert_no_click_no_dip(&src, &out);
     }
@@ -701,11 +611,11 @@ mod tests {
                 .info()
                 .strategy
         };
-        assert_eq!(pick(false, 48_000, 48_000), "copy");
-        assert_eq!(pick(false, 48_000, 40_000), "truncate");
-        assert_eq!(pick(true, 48_000, 48_000 + 23_999), "zero-pad");
-        assert_eq!(pick(true, 48_000, 48_000 + 24_000), "loop");
-        assert_eq!(pick(false, 48_000, 48_000 + 24_000), "crossfade");
+        assert_eq!(pick(false, 48_000, 48_000), Strategy::Copy);
+        assert_eq!(pick(false, 48_000, 40_000), Strategy::Truncate);
+        assert_eq!(pick(true, 48_000, 48_000 + 23_999), Strategy::ZeroPad);
+        assert_eq!(pick(true, 48_000, 48_000 + 24_000), Strategy::Loop);
+        assert_eq!(pick(false, 48_000, 48_000 + 24_000), Strategy::Crossfade);
     }
 
     #[test]
@@ -718,7 +628,8 @@ mod tests {
             crossfade_ms: 50.0,
             fade_ms: 10.0,
         };
-        assert!(Aligner::new(tone(100.0, 1000), 1, 64, settings(1001)).is_ok());
+        let padded = Aligner::new(tone(100.0, 1000), 1, 64, settings(1001)).unwrap();
+        assert_eq!(padded.info().strategy, Strategy::None);
         assert!(Aligner::new(tone(100.0, 1000), 1, 64, settings(999)).is_ok());
         let e = Aligner::new(tone(100.0, 1000), 1, 64, settings(1002))
             .err()
