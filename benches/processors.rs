@@ -99,6 +99,7 @@ fn alignment(c: &mut Criterion) {
                     sample_rate: RATE,
                     crossfade_ms: 50.0,
                     fade_ms: 10.0,
+                    grid: None,
                 };
                 let mut a = Aligner::new(src, 1, BLOCK, settings).unwrap();
                 let mut block = Block::new(1, BLOCK);

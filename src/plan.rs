@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::timing::Timing;
+use crate::timing::{Meter, Timing};
 use crate::types::{Frames, StreamSpec};
 
 /// A whole manifest, validated.
@@ -23,6 +23,8 @@ pub struct SongPlan {
     /// Position in the manifest (used by `--shard`).
     pub index: usize,
     pub bpm: f64,
+    /// Time signature: how many beats make a bar.
+    pub meter: Meter,
     /// Target duration in seconds; `None` until taken from the reference
     /// when the manifest gives none (the batch resolves it before rendering).
     pub duration: Option<f64>,
@@ -93,6 +95,9 @@ pub struct StemPlan {
     pub effects: Vec<EffectSpec>,
     pub crossfade_ms: f64,
     pub fade_ms: f64,
+    /// Loop length in bars for grid-locked loops; `None`: the source length
+    /// rounded to whole bars.
+    pub loop_bars: Option<u32>,
 }
 
 /// Tone waveform.

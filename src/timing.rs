@@ -5,6 +5,33 @@ use serde::Serialize;
 
 use crate::types::Frames;
 
+/// A time signature (SPEC §9): `beats` per bar, each a 1/`unit` note;
+/// `bpm` counts those notes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Meter {
+    pub beats: u32,
+    pub unit: u32,
+}
+
+impl Default for Meter {
+    fn default() -> Meter {
+        Meter { beats: 4, unit: 4 }
+    }
+}
+
+impl Meter {
+    /// Seconds of one bar at `bpm`.
+    pub fn bar_seconds(self, bpm: f64) -> f64 {
+        self.beats as f64 * 60.0 / bpm
+    }
+}
+
+impl std::fmt::Display for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.beats, self.unit)
+    }
+}
+
 /// A named run of beats, as the manifest gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {

@@ -34,6 +34,19 @@ pub struct AlignSettings {
     pub sample_rate: u32,
     pub crossfade_ms: f64,
     pub fade_ms: f64,
+    /// The bar grid a rhythmic `loop` locks to (SPEC §9); `None` keeps the
+    /// matched seams of SPEC §4.
+    pub grid: Option<Grid>,
+}
+
+/// The bar grid of a song, as a rhythmic loop needs it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    /// Seconds per bar.
+    pub bar_seconds: f64,
+    /// Loop length in bars; `None`: the source length rounded to the nearest
+    /// whole number of bars (at least one).
+    pub loop_bars: Option<u32>,
 }
 
 /// What alignment decided, for the report.
@@ -411,6 +424,7 @@ mod tests {
             target: Frames(target),
             sample_rate: RATE,
             crossfade_ms: 50.0,
+            grid: None,
             fade_ms: 10.0,
         };
         let mut a = Aligner::new(src, 1, block, settings).unwrap();
@@ -578,6 +592,7 @@ mod tests {
             target: Frames(50_000),
             sample_rate: RATE,
             crossfade_ms: 50.0,
+            grid: None,
             fade_ms: 10.0,
         };
         let render = |cache_limit: usize| {
@@ -603,6 +618,7 @@ mod tests {
             target: Frames(target),
             sample_rate: RATE,
             crossfade_ms: 50.0,
+            grid: None,
             fade_ms: 10.0,
         };
         let pick = |rhythmic, len, target| {
@@ -626,6 +642,7 @@ mod tests {
             target: Frames(target),
             sample_rate: RATE,
             crossfade_ms: 50.0,
+            grid: None,
             fade_ms: 10.0,
         };
         let padded = Aligner::new(tone(100.0, 1000), 1, 64, settings(1001)).unwrap();

@@ -140,6 +140,7 @@ mod tests {
             target: Frames(target),
             sample_rate: RATE,
             crossfade_ms: 50.0,
+            grid: None,
             fade_ms: 10.0,
         }
     }

@@ -105,6 +105,7 @@ mod tests {
             pan,
             effects: vec![],
             crossfade_ms: 50.0,
+            loop_bars: None,
             fade_ms: 10.0,
         }
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::align::{AlignInfo, AlignSettings, Aligner};
+use crate::align::{AlignInfo, AlignSettings, Aligner, Grid};
 use crate::effects::{EffectChain, Processor};
 use crate::error::{AtStage, SongError, Stage, StageError, StageFailure};
 use crate::io::wav::WavOut;
@@ -51,6 +51,10 @@ impl StemWorker {
             sample_rate: spec.sample_rate,
             crossfade_ms: stem.crossfade_ms,
             fade_ms: stem.fade_ms,
+            grid: stem.rhythmic.then_some(Grid {
+                bar_seconds: song.meter.bar_seconds(song.bpm),
+                loop_bars: stem.loop_bars,
+            }),
         };
         let aligner = Aligner::new(src, spec.channels, block_size, settings).at(Stage::Align)?;
         let effects =

@@ -77,6 +77,7 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
         target: Frames::from_seconds(req.duration, rate),
         sample_rate: rate,
         crossfade_ms: CROSSFADE_MS,
+        grid: None,
         fade_ms: FADE_MS,
     };
     let mut aligner = Aligner::new(src, info.channels, BLOCK_SIZE, settings)?;

@@ -12,7 +12,7 @@ use crate::manifest::error::ManifestError;
 use crate::manifest::is_valid_name;
 use crate::manifest::raw::{RawDefaults, RawMaster, RawReference, RawSection, RawSong, RawVerify};
 use crate::plan::{Clip, Compression, Dither, MasterPlan, ReferencePlan, SongPlan, VerifyLimits};
-use crate::timing::{Section, Timing};
+use crate::timing::{Meter, Section, Timing};
 use crate::types::{SampleFormat, StreamSpec};
 
 impl Validator<'_> {
@@ -42,6 +42,7 @@ impl Validator<'_> {
             id: raw.id.clone(),
             index,
             bpm: raw.bpm,
+            meter: Meter::default(),
             duration,
             spec,
             seed: raw.seed.or(defaults.seed).unwrap_or(1),

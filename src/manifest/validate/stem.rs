@@ -81,6 +81,7 @@ impl Validator<'_> {
             effects,
             crossfade_ms,
             fade_ms,
+            loop_bars: None,
         })
     }
 
