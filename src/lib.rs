@@ -23,6 +23,7 @@ pub mod plan;
 pub mod progress;
 pub mod seed;
 pub mod source;
+pub mod store;
 pub mod timing;
 pub mod tools;
 pub mod types;
