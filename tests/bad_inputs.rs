@@ -3,28 +3,17 @@
 //! OUT, no temporary folder left, and (for song-level failures) that the
 //! other song of the manifest still renders.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
+use crate::util::{
+    Song, files, fixtures, lead_song, no_temp_left, random_bytes, stderr, stemflow, write_float_wav,
+};
 
-const GOOD_SONG: &str = r#"
-[[songs]]
-id = "good"
-bpm = 120
-duration = 0.5
-
-[[songs.sections]]
-name = "a"
-beats = 1
-
-[[songs.stems]]
-name = "lead"
-source = { type = "tone", freq = 440.0 }
-effects = [{ type = "lowpass", cutoff = 8000.0, order = 4 }]
-"#;
+/// The song every case edits or renders beside the bad one.
+fn good_song() -> Song {
+    lead_song("good", 0.5, 1)
+}
 
 /// Files in the work dir outside OUT (the manifest and inputs are allowed).
 fn stray_files(dir: &Path, allowed: &[&str]) -> Vec<PathBuf> {
@@ -32,18 +21,6 @@ fn stray_files(dir: &Path, allowed: &[&str]) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| !p.starts_with("out") && !allowed.iter().any(|a| p == Path::new(a)))
         .collect()
-}
-
-fn no_temp_left(out: &Path) {
-    if out.is_dir() {
-        for e in std::fs::read_dir(out).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(
-                !name.starts_with(".stemflow-tmp"),
-                "temporary {name} left in OUT"
-            );
-        }
-    }
 }
 
 fn common_checks(o: &Output, dir: &Path, allowed: &[&str]) -> String {
@@ -73,10 +50,16 @@ fn manifest_error(text: &str, want: &str) {
     assert!(!tmp.path().join("out").exists(), "rendered something");
 }
 
-/// GOOD_SONG with `from` replaced by `to` (which must apply).
+/// The good song with `from` replaced by `to` (which must apply).
 fn good_with(from: &str, to: &str) -> String {
-    assert!(GOOD_SONG.contains(from), "fixture lacks {from:?}");
-    GOOD_SONG.replacen(from, to, 1)
+    let good = good_song().to_string();
+    assert!(good.contains(from), "fixture lacks {from:?}");
+    good.replacen(from, to, 1)
+}
+
+/// The good song followed by `n` more (silent) stems.
+fn good_with_stems(n: usize) -> Song {
+    (0..n).fold(good_song(), |song, i| song.silent_stem(&format!("s{i}")))
 }
 
 macro_rules! manifest_cases {
@@ -96,7 +79,7 @@ manifest_cases! {
     nan_gain: good_with("effects = [", "gain = nan\neffects = [") => "stem \"lead\": key `gain`";
     sections_past_the_duration: good_with("beats = 1", "beats = 2") => "key `sections`: sections end at 1.000 s";
     duplicate_stem_names: good_with("effects = [", "[[songs.stems]]\nname = \"lead\"\nsource = { type = \"silence\" }\n\n[[songs.stems]]\nname = \"x\"\nsource = { type = \"silence\" }\neffects = [") => "stem \"lead\": key `name`: duplicate stem name";
-    duplicate_song_ids: format!("{GOOD_SONG}{GOOD_SONG}") => "song \"good\": key `id`: duplicate song id";
+    duplicate_song_ids: format!("{0}{0}", good_song()) => "song \"good\": key `id`: duplicate song id";
     id_with_slash: good_with("id = \"good\"", "id = \"a/b\"") => "song \"a/b\": key `id`: must match";
     id_dot_dot: good_with("id = \"good\"", "id = \"..\"") => "song \"..\": key `id`: must match";
     id_dot_dot_slash: good_with("id = \"good\"", "id = \"../x\"") => "song \"../x\": key `id`: must match";
@@ -108,26 +91,21 @@ manifest_cases! {
     cutoff_at_nyquist: good_with("cutoff = 8000.0", "cutoff = 24000.0") => "key `effects.cutoff`: must be > 0 and below Nyquist (24000 Hz), got 24000";
     cutoff_above_nyquist: good_with("cutoff = 8000.0", "cutoff = 30000.0") => "key `effects.cutoff`: must be > 0 and below Nyquist";
     unsupported_order: good_with("order = 4", "order = 3") => "key `effects.order`: must be 2, 4, 6 or 8, got 3";
-    empty_stems_list: GOOD_SONG.split("[[songs.stems]]").next().unwrap() => "key `stems`: the song has no stems";
+    empty_stems_list: good_song().to_string().split("[[songs.stems]]").next().unwrap() => "key `stems`: the song has no stems";
     no_songs: "[defaults]\nseed = 3\n" => "key `songs`: the manifest has no songs";
     absurd_duration: good_with("duration = 0.5", "duration = 1e12") => "key `duration`: must be > 0 and at most 86400 s";
     absurd_length: good_with("freq = 440.0", "freq = 440.0, length = 1e9") => "key `source.length`: must be between 0 and 86400 s";
-    hundred_thousand_stems: format!("{}{}", GOOD_SONG, (0..100_000).map(|i| format!("[[songs.stems]]\nname = \"s{i}\"\nsource = {{ type = \"silence\" }}\n")).collect::<String>()) => "100001 stems; at most 256 are allowed";
+    hundred_thousand_stems: good_with_stems(100_000).to_string() => "100001 stems; at most 256 are allowed";
     archive_leaving_the_song_folder: good_with("duration = 0.5", "duration = 0.5\narchive = \"../../escape.zip\"") => "key `archive`: must be a plain file name";
     archive_named_like_an_output: good_with("duration = 0.5", "duration = 0.5\narchive = \"master.wav\"") => "key `archive`: \"master.wav\" is a name stemflow writes itself";
-    bad_limit: format!("[limits]\nmax_stems = 0\n{GOOD_SONG}") => "key `limits.max_stems`: must be at least 1";
+    bad_limit: format!("[limits]\nmax_stems = 0\n{}", good_song()) => "key `limits.max_stems`: must be at least 1";
     toml_syntax: good_with("bpm = 120", "bpm = = 120") => "m.toml:4:";
 }
 
 #[test]
 fn raised_limits_allow_what_the_defaults_refuse() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = format!("[limits]\nmax_stems = 300\n{GOOD_SONG}")
-        + &(0..299)
-            .map(|i| {
-                format!("[[songs.stems]]\nname = \"s{i}\"\nsource = {{ type = \"silence\" }}\n")
-            })
-            .collect::<String>();
+    let text = format!("[limits]\nmax_stems = 300\n{}", good_with_stems(299));
     std::fs::write(tmp.path().join("m.toml"), text).unwrap();
     let o = stemflow(tmp.path(), &["check", "m.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -135,11 +113,11 @@ fn raised_limits_allow_what_the_defaults_refuse() {
 
 /// A song-level failure: exit 1, a line naming the song and `want`, the
 /// failed song leaves only its report, the good song is complete.
-fn song_failure(bad_song: &str, setup: impl Fn(&Path), want: &[&str], allowed: &[&str]) {
+fn song_failure(bad_song: Song, setup: impl Fn(&Path), want: &[&str], allowed: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     setup(d);
-    std::fs::write(d.join("m.toml"), format!("{GOOD_SONG}\n{bad_song}")).unwrap();
+    std::fs::write(d.join("m.toml"), format!("{}{bad_song}", good_song())).unwrap();
     let o = stemflow(d, &["render", "m.toml", "--out", "out"]);
     let mut allowed = allowed.to_vec();
     allowed.push("m.toml");
@@ -168,21 +146,30 @@ fn song_failure(bad_song: &str, setup: impl Fn(&Path), want: &[&str], allowed: &
     );
 }
 
-fn file_stem_song(path: &str) -> String {
-    format!(
-        "[[songs]]\nid = \"bad\"\nbpm = 120\nduration = 0.5\n\n[[songs.stems]]\nname = \"vox\"\nsource = {{ type = \"file\", path = \"{path}\" }}\n"
-    )
+/// The bad song: one stem reading `path`.
+fn file_stem_song(path: &str) -> Song {
+    Song::new("bad")
+        .with("duration = 0.5")
+        .file_stem("vox", path)
+}
+
+/// A bad song with a reference at `ref.wav` (plus `keys`) and one tone.
+fn reference_song(keys: &str) -> Song {
+    Song::new("bad")
+        .table("reference")
+        .with("path = \"ref.wav\"")
+        .with(keys)
+        .stem("t", "{ type = \"tone\", freq = 100.0 }")
 }
 
 fn good_wav_bytes() -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sine1k-44k-mono.wav"))
-        .unwrap()
+    std::fs::read(fixtures().join("sine1k-44k-mono.wav")).unwrap()
 }
 
 #[test]
 fn truncated_wav_header() {
     song_failure(
-        &file_stem_song("t.wav"),
+        file_stem_song("t.wav"),
         |d| std::fs::write(d.join("t.wav"), &good_wav_bytes()[..30]).unwrap(),
         &["stem \"vox\"", "t.wav"],
         &["t.wav"],
@@ -193,7 +180,7 @@ fn truncated_wav_header() {
 fn truncated_wav_data() {
     // A valid header announcing more data than the file holds.
     song_failure(
-        &file_stem_song("t.wav"),
+        file_stem_song("t.wav"),
         |d| std::fs::write(d.join("t.wav"), &good_wav_bytes()[..5000]).unwrap(),
         &["stem \"vox\"", "t.wav: is truncated"],
         &["t.wav"],
@@ -202,11 +189,9 @@ fn truncated_wav_data() {
 
 #[test]
 fn random_bytes_named_wav() {
-    let bytes: Vec<u8> = (0..4000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let bytes = random_bytes(4000);
     song_failure(
-        &file_stem_song("r.wav"),
+        file_stem_song("r.wav"),
         |d| std::fs::write(d.join("r.wav"), &bytes).unwrap(),
         &["stem \"vox\"", "r.wav: not a readable audio file"],
         &["r.wav"],
@@ -216,7 +201,7 @@ fn random_bytes_named_wav() {
 #[test]
 fn zero_length_file() {
     song_failure(
-        &file_stem_song("z.wav"),
+        file_stem_song("z.wav"),
         |d| std::fs::write(d.join("z.wav"), b"").unwrap(),
         &["stem \"vox\"", "z.wav: is empty"],
         &["z.wav"],
@@ -228,7 +213,7 @@ fn float_wav_holding_nan() {
     let mut x = vec![0.25f32; 1000];
     x[300] = f32::NAN;
     song_failure(
-        &file_stem_song("n.wav"),
+        file_stem_song("n.wav"),
         |d| write_float_wav(&d.join("n.wav"), 48000, 1, &x),
         &["stem \"vox\"", "n.wav: NaN or infinite sample at frame 300"],
         &["n.wav"],
@@ -238,7 +223,7 @@ fn float_wav_holding_nan() {
 #[test]
 fn three_channel_file() {
     song_failure(
-        &file_stem_song("3.wav"),
+        file_stem_song("3.wav"),
         |d| write_float_wav(&d.join("3.wav"), 48000, 3, &[0.1; 300]),
         &["stem \"vox\"", "3.wav: has 3 channels"],
         &["3.wav"],
@@ -248,7 +233,7 @@ fn three_channel_file() {
 #[test]
 fn directory_as_path() {
     song_failure(
-        &file_stem_song("dir.wav"),
+        file_stem_song("dir.wav"),
         |d| std::fs::create_dir(d.join("dir.wav")).unwrap(),
         &["stem \"vox\"", "dir.wav: is a directory"],
         &[],
@@ -258,7 +243,7 @@ fn directory_as_path() {
 #[test]
 fn missing_path() {
     song_failure(
-        &file_stem_song("nope.flac"),
+        file_stem_song("nope.flac"),
         |_| {},
         &["stem \"vox\"", "nope.flac: No such file"],
         &[],
@@ -267,9 +252,8 @@ fn missing_path() {
 
 #[test]
 fn missing_reference() {
-    let song = "[[songs]]\nid = \"bad\"\nbpm = 120\n\n[songs.reference]\npath = \"ref.wav\"\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
     song_failure(
-        song,
+        reference_song(""),
         |_| {},
         &["Reference stage", "ref.wav: No such file"],
         &[],
@@ -278,9 +262,8 @@ fn missing_reference() {
 
 #[test]
 fn reference_shorter_than_its_minimum() {
-    let song = "[[songs]]\nid = \"bad\"\nbpm = 120\n\n[songs.reference]\npath = \"ref.wav\"\nmin_duration = 1\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
     song_failure(
-        song,
+        reference_song("min_duration = 1"),
         |d| write_float_wav(&d.join("ref.wav"), 48000, 1, &[0.1; 4800]),
         &[
             "reference check failed",
@@ -293,19 +276,17 @@ fn reference_shorter_than_its_minimum() {
 #[test]
 fn song_too_big_for_the_disk() {
     // 24 h of 384 kHz stereo float, 8 stems: terabytes.
-    let mut song = "[[songs]]\nid = \"bad\"\nbpm = 120\nduration = 86400\nsample_rate = 384000\nchannels = 2\n".to_string();
-    for i in 0..8 {
-        song.push_str(&format!(
-            "\n[[songs.stems]]\nname = \"s{i}\"\nsource = {{ type = \"silence\" }}\n"
-        ));
-    }
-    song_failure(&song, |_| {}, &["needs about", "MB are free"], &[]);
+    let song = (0..8).fold(
+        Song::new("bad").with("duration = 86400\nsample_rate = 384000\nchannels = 2"),
+        |song, i| song.silent_stem(&format!("s{i}")),
+    );
+    song_failure(song, |_| {}, &["needs about", "MB are free"], &[]);
 }
 
 #[test]
 fn out_is_a_file() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("m.toml"), GOOD_SONG).unwrap();
+    std::fs::write(tmp.path().join("m.toml"), good_song().to_string()).unwrap();
     std::fs::write(tmp.path().join("out"), b"not a folder").unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out"]);
     let err = stderr(&o);
@@ -344,7 +325,7 @@ fn out_on_a_read_only_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(d.join("m.toml"), GOOD_SONG).unwrap();
+    std::fs::write(d.join("m.toml"), good_song().to_string()).unwrap();
     std::fs::set_permissions(d.join("m.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::create_dir(d.join("out")).unwrap();
     std::fs::set_permissions(d.join("out"), std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -362,8 +343,10 @@ fn write_failure_mid_song_fails_only_that_song() {
     // the long song's first WAV cannot be completed; the short one fits.
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let bad = "[[songs]]\nid = \"bad\"\nbpm = 120\nduration = 10\narchive = \"\"\n\n[[songs.stems]]\nname = \"t\"\nsource = { type = \"tone\", freq = 100.0 }\n";
-    std::fs::write(d.join("m.toml"), format!("{GOOD_SONG}\n{bad}")).unwrap();
+    let bad = Song::new("bad")
+        .with("duration = 10\narchive = \"\"")
+        .stem("t", "{ type = \"tone\", freq = 100.0 }");
+    std::fs::write(d.join("m.toml"), format!("{}{bad}", good_song())).unwrap();
     let bin = env!("CARGO_BIN_EXE_stemflow");
     let o = std::process::Command::new("sh")
         .args([
@@ -390,8 +373,11 @@ fn write_failure_mid_song_fails_only_that_song() {
 fn sigterm_mid_render_leaves_no_partial_files() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let text = "[[songs]]\nid = \"long\"\nbpm = 120\nduration = 3000\n\n[[songs.stems]]\nname = \"a\"\nsource = { type = \"tone\", freq = 100.0 }\neffects = [{ type = \"lowpass\", cutoff = 5000.0, order = 8 }]\n";
-    std::fs::write(d.join("m.toml"), text).unwrap();
+    let song = Song::new("long")
+        .with("duration = 3000")
+        .stem("a", "{ type = \"tone\", freq = 100.0 }")
+        .with("effects = [{ type = \"lowpass\", cutoff = 5000.0, order = 8 }]");
+    std::fs::write(d.join("m.toml"), song.to_string()).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_stemflow"))
         .args(["render", "m.toml", "--out", "out"])
         .current_dir(d)
@@ -423,7 +409,7 @@ fn rf64_input_is_refused_clearly() {
     let mut bytes = good_wav_bytes();
     bytes[..4].copy_from_slice(b"RF64");
     song_failure(
-        &file_stem_song("long.wav"),
+        file_stem_song("long.wav"),
         |d| std::fs::write(d.join("long.wav"), &bytes).unwrap(),
         &[
             "stem \"vox\"",

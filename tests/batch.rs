@@ -1,35 +1,43 @@
 //! Batch behaviour: many songs, jobs, shards, isolation, fail-fast,
 //! interruption and resume, and quiet stderr off a terminal.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::util::{Song, files, no_temp_left, output_tree, stderr, stemflow};
 
-fn song(i: usize, stems: &str) -> String {
-    format!(
-        "[[songs]]\nid = \"song-{i:03}\"\nbpm = {}\nduration = 0.5\n{stems}\n",
-        90 + i % 60
-    )
+/// Song `i` of a batch, with no stems yet (tempos vary so songs differ).
+fn song(i: usize) -> Song {
+    Song::at_bpm(&format!("song-{i:03}"), 90 + i % 60).with("duration = 0.5")
 }
 
-fn normal_stems(i: usize) -> String {
-    format!(
-        "[[songs.stems]]\nname = \"lead\"\nsource = {{ type = \"tone\", freq = {}.0, length = 0.3 }}\nalign = \"loop\"\ngain = 0.5\n\n\
-         [[songs.stems]]\nname = \"drums\"\nsource = {{ type = \"drums\", length = 0.5 }}\ngain = 0.5\n",
-        200 + 7 * i
-    )
+/// Song `i` with a looped lead and drums.
+fn normal_song(i: usize) -> Song {
+    song(i)
+        .stem(
+            "lead",
+            &format!(
+                "{{ type = \"tone\", freq = {}.0, length = 0.3 }}",
+                200 + 7 * i
+            ),
+        )
+        .with("align = \"loop\"\ngain = 0.5")
+        .stem("drums", "{ type = \"drums\", length = 0.5 }")
+        .with("gain = 0.5")
+}
+
+/// Song `i` reading a file that does not exist.
+fn missing_file_song(i: usize, path: &str) -> Song {
+    song(i).file_stem("vox", path)
 }
 
 fn hundred(broken: Option<usize>) -> String {
     (0..100)
         .map(|i| {
             if Some(i) == broken {
-                song(i, "[[songs.stems]]\nname = \"vox\"\nsource = { type = \"file\", path = \"missing.flac\" }\n")
+                missing_file_song(i, "missing.flac").to_string()
             } else {
-                song(i, &normal_stems(i))
+                normal_song(i).to_string()
             }
         })
         .collect()
@@ -39,6 +47,29 @@ fn render(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["render", "m.toml", "--out", out];
     args.extend_from_slice(extra);
     stemflow(dir, &args)
+}
+
+/// Renders m.toml into `out` as shards 0/3, 1/3 and 2/3, checking that
+/// each renders exactly its songs.
+fn render_in_three_shards(d: &Path, out: &str) {
+    for k in 0..3 {
+        let o = render(d, out, &["--shard", &format!("{k}/3")]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(out).join("summary.json")).unwrap())
+                .unwrap();
+        let ids: Vec<&str> = s["songs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.iter()
+                .all(|id| id[5..].parse::<usize>().unwrap() % 3 == k),
+            "shard {k}: {ids:?}"
+        );
+    }
 }
 
 #[test]
@@ -72,23 +103,7 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
         "--jobs 1 differs from --jobs 2"
     );
 
-    for k in 0..3 {
-        let o = render(d, "shards", &["--shard", &format!("{k}/3")]);
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        let s: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(d.join("shards/summary.json")).unwrap()).unwrap();
-        let ids: Vec<&str> = s["songs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap())
-            .collect();
-        assert!(
-            ids.iter()
-                .all(|id| id[5..].parse::<usize>().unwrap() % 3 == k),
-            "shard {k}: {ids:?}"
-        );
-    }
+    render_in_three_shards(d, "shards");
     assert!(
         output_tree(&d.join("shards")) == full,
         "the union of the shards differs from the full run"
@@ -129,11 +144,12 @@ fn hundred_songs_with_jobs_and_shards_give_identical_bytes() {
 fn fail_fast_starts_no_song_after_a_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let text = song(
-        0,
-        "[[songs.stems]]\nname = \"vox\"\nsource = { type = \"file\", path = \"missing.wav\" }\n",
-    ) + &song(1, &normal_stems(1))
-        + &song(2, &normal_stems(2));
+    let text = format!(
+        "{}{}{}",
+        missing_file_song(0, "missing.wav"),
+        normal_song(1),
+        normal_song(2)
+    );
     std::fs::write(d.join("m.toml"), text).unwrap();
     let o = render(d, "out", &["--jobs", "1", "--fail-fast", "--json"]);
     assert_eq!(o.status.code(), Some(1));
@@ -148,22 +164,48 @@ fn fail_fast_starts_no_song_after_a_failure() {
     assert!(!d.join("out/song-001").exists());
 }
 
+/// Song `i` of the interrupted run: 240 s, a filtered tone and drums.
+fn long_song(i: usize) -> Song {
+    let lowpass = "effects = [{ type = \"lowpass\", cutoff = 5000.0, order = 8 }]";
+    Song::new(&format!("long-{i}"))
+        .with("duration = 240")
+        .stem(
+            "a",
+            &format!("{{ type = \"tone\", freq = {}.0 }}", 100 + 50 * i),
+        )
+        .with("gain = 0.3")
+        .with(lowpass)
+        .stem("b", "{ type = \"drums\" }")
+        .with("gain = 0.3")
+}
+
+/// The long songs (of `count`) whose folder exists in `out`, each with its
+/// master's mtime; fails if one of them is partial.
+fn complete_songs(out: &Path, count: usize) -> Vec<(usize, SystemTime)> {
+    let mut done = Vec::new();
+    for i in 0..count {
+        let dir = out.join(format!("long-{i}"));
+        if dir.exists() {
+            // A song folder that exists is complete.
+            assert_eq!(
+                files(&dir).len(),
+                6,
+                "long-{i} is partial: {:?}",
+                files(&dir)
+            );
+            let master = std::fs::metadata(dir.join("master.wav")).unwrap();
+            done.push((i, master.modified().unwrap()));
+        }
+    }
+    done
+}
+
 #[test]
 fn interrupted_run_leaves_no_partial_files_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // Eight songs long enough that SIGINT lands while some are rendering.
-    let text: String = (0..8)
-        .map(|i| {
-            format!(
-                "[[songs]]\nid = \"long-{i}\"\nbpm = 120\nduration = 240\n\n\
-                 [[songs.stems]]\nname = \"a\"\nsource = {{ type = \"tone\", freq = {}.0 }}\ngain = 0.3\n\
-                 effects = [{{ type = \"lowpass\", cutoff = 5000.0, order = 8 }}]\n\n\
-                 [[songs.stems]]\nname = \"b\"\nsource = {{ type = \"drums\" }}\ngain = 0.3\n",
-                100 + 50 * i
-            )
-        })
-        .collect();
+    let text: String = (0..8).map(|i| long_song(i).to_string()).collect();
     std::fs::write(d.join("m.toml"), text).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_stemflow"))
         .args(["render", "m.toml", "--out", "out", "--jobs", "2"])
@@ -185,34 +227,8 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
     assert!(!stderr(&o).contains("panicked"));
 
     let out = d.join("out");
-    let entries: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        entries.iter().all(|e| !e.starts_with(".stemflow-tmp")),
-        "{entries:?}"
-    );
-    let mut done = Vec::new();
-    for i in 0..8 {
-        let dir = out.join(format!("long-{i}"));
-        if dir.exists() {
-            // A song folder that exists is complete.
-            assert_eq!(
-                files(&dir).len(),
-                6,
-                "long-{i} is partial: {:?}",
-                files(&dir)
-            );
-            done.push((
-                i,
-                std::fs::metadata(dir.join("master.wav"))
-                    .unwrap()
-                    .modified()
-                    .unwrap(),
-            ));
-        }
-    }
+    no_temp_left(&out);
+    let done = complete_songs(&out, 8);
     assert!(!done.is_empty() && done.len() < 8, "{done:?}");
 
     let o = render(d, "out", &["--jobs", "2", "--json", "--quiet"]);
@@ -239,7 +255,7 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
 fn sync_flushes_without_changing_a_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let songs: String = (0..3).map(|i| song(i, &normal_stems(i))).collect();
+    let songs: String = (0..3).map(|i| normal_song(i).to_string()).collect();
     std::fs::write(d.join("m.toml"), songs).unwrap();
     let plain = render(d, "plain", &[]);
     assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));

@@ -1,24 +1,13 @@
 //! The command line: help, timing, check, init, and bad manifests.
 
-mod common;
+use std::path::PathBuf;
 
-use common::*;
+use crate::util::{Song, files, lead_song, stderr, stdout, stemflow};
 
-const GOOD: &str = r#"
-[[songs]]
-id = "ok-song"
-bpm = 120
-duration = 2
-
-[[songs.sections]]
-name = "a"
-beats = 4
-
-[[songs.stems]]
-name = "lead"
-source = { type = "tone", freq = 440.0 }
-effects = [{ type = "lowpass", cutoff = 8000.0, order = 4 }]
-"#;
+/// The manifest the command-line cases edit.
+fn good() -> String {
+    lead_song("ok-song", 2.0, 4).to_string()
+}
 
 #[test]
 fn help_snapshots() {
@@ -90,10 +79,7 @@ fn check_prints_the_plan_and_renders_nothing() {
     let o = stemflow(tmp.path(), &["check", "demo.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     insta::assert_snapshot!("demo_check", stdout(&o));
-    assert_eq!(
-        files(tmp.path()),
-        vec![std::path::PathBuf::from("demo.toml")]
-    );
+    assert_eq!(files(tmp.path()), vec![PathBuf::from("demo.toml")]);
 }
 
 /// Each bad manifest exits 2 with one line naming the problem, and
@@ -137,12 +123,13 @@ fn bad_manifests_exit_2_with_one_line() {
         "unknown variant `stretch`",
     ];
     let tmp = tempfile::tempdir().unwrap();
+    let good = good();
     for ((what, from, to), want) in cases.iter().zip(want_in_message) {
         assert!(
-            GOOD.contains(from),
+            good.contains(from),
             "{what}: fixture does not contain {from:?}"
         );
-        std::fs::write(tmp.path().join("m.toml"), GOOD.replacen(from, to, 1)).unwrap();
+        std::fs::write(tmp.path().join("m.toml"), good.replacen(from, to, 1)).unwrap();
         let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out"]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{what}: {err}");
@@ -155,7 +142,7 @@ fn bad_manifests_exit_2_with_one_line() {
         );
     }
     // And the unmodified manifest is fine.
-    std::fs::write(tmp.path().join("m.toml"), GOOD).unwrap();
+    std::fs::write(tmp.path().join("m.toml"), good).unwrap();
     let o = stemflow(tmp.path(), &["check", "m.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
@@ -163,9 +150,10 @@ fn bad_manifests_exit_2_with_one_line() {
 #[test]
 fn unsupported_source_fails_the_song_not_the_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{GOOD}\n[[songs]]\nid = \"file-song\"\nbpm = 120\nduration = 1\n\n[[songs.stems]]\nname = \"vox\"\nsource = {{ type = \"file\", path = \"vox.flac\" }}\n"
-    );
+    let file_song = Song::new("file-song")
+        .with("duration = 1")
+        .file_stem("vox", "vox.flac");
+    let text = format!("{}{file_song}", good());
     std::fs::write(tmp.path().join("m.toml"), text).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -176,7 +164,7 @@ fn unsupported_source_fails_the_song_not_the_run() {
     // The failed song leaves only its report; no temporary folder remains.
     assert_eq!(
         files(&tmp.path().join("out/file-song")),
-        vec![std::path::PathBuf::from("report.json")]
+        vec![PathBuf::from("report.json")]
     );
     let report: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tmp.path().join("out/file-song/report.json")).unwrap(),
@@ -194,7 +182,7 @@ fn unsupported_source_fails_the_song_not_the_run() {
 #[test]
 fn rerun_skips_songs_that_are_up_to_date() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("m.toml"), GOOD).unwrap();
+    std::fs::write(tmp.path().join("m.toml"), good()).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--json"]);
     assert_eq!(o.status.code(), Some(0));
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--json"]);
@@ -207,7 +195,7 @@ fn rerun_skips_songs_that_are_up_to_date() {
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["songs"][0]["status"], "ok");
     // A changed entry is rendered again.
-    std::fs::write(tmp.path().join("m.toml"), GOOD.replace("440.0", "441.0")).unwrap();
+    std::fs::write(tmp.path().join("m.toml"), good().replace("440.0", "441.0")).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--json"]);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["songs"][0]["status"], "ok");
@@ -216,35 +204,19 @@ fn rerun_skips_songs_that_are_up_to_date() {
 #[test]
 fn failed_master_checks_fail_the_song_and_name_the_check() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = r#"
-[[songs]]
-id = "too-quiet"
-bpm = 120
-duration = 1
-
-[[songs.stems]]
-name = "nothing"
-source = { type = "silence" }
-
-[[songs]]
-id = "too-loud"
-bpm = 120
-duration = 1
-
-[[songs.stems]]
-name = "square"
-source = { type = "tone", wave = "square", freq = 100.0, amp = 4.0 }
-
-[[songs]]
-id = "deflated"
-bpm = 120
-duration = 1
-compression = "deflate"
-
-[[songs.stems]]
-name = "hum"
-source = { type = "tone", freq = 50.0, amp = 0.5 }
-"#;
+    let text = format!(
+        "{}{}{}",
+        Song::new("too-quiet")
+            .with("duration = 1")
+            .silent_stem("nothing"),
+        Song::new("too-loud").with("duration = 1").stem(
+            "square",
+            "{ type = \"tone\", wave = \"square\", freq = 100.0, amp = 4.0 }"
+        ),
+        Song::new("deflated")
+            .with("duration = 1\ncompression = \"deflate\"")
+            .stem("hum", "{ type = \"tone\", freq = 50.0, amp = 0.5 }"),
+    );
     std::fs::write(tmp.path().join("m.toml"), text).unwrap();
     let o = stemflow(
         tmp.path(),

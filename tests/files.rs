@@ -1,16 +1,13 @@
 //! File sources and references: every fixture format, resampling accuracy,
 //! channel mapping, looping a file, block-size invariance, and bad files.
 
-mod common;
-
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
-use common::*;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
+use crate::util::{
+    Song, files, fixtures, max_step, no_temp_left, output_tree, random_bytes, read_wav, stderr,
+    stemflow, windowed_rms, write_float_wav,
+};
 
 fn sine(rate: u32, freq: f64, frames: usize, amp: f64) -> Vec<f32> {
     (0..frames)
@@ -45,16 +42,6 @@ fn fit_sine(x: &[f32], rate: f64, freq: f64) -> (f64, f64) {
     ((a * a + b * b).sqrt(), 10.0 * (resid / signal).log10())
 }
 
-fn song(id: &str, extra: &str, stems: &[(&str, &str)]) -> String {
-    let mut s = format!("[[songs]]\nid = \"{id}\"\nbpm = 120\n{extra}\n");
-    for (name, source) in stems {
-        s.push_str(&format!(
-            "\n[[songs.stems]]\nname = \"{name}\"\nsource = {source}\n"
-        ));
-    }
-    s
-}
-
 fn report(out: &Path, id: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join(id).join("report.json")).unwrap())
         .unwrap()
@@ -74,23 +61,17 @@ fn every_fixture_format_decodes_as_a_stem_and_as_a_reference() {
     ];
     let mut manifest = String::new();
     for (i, (file, ..)) in formats.iter().enumerate() {
-        let path = fixtures().join(file);
-        let source = format!("{{ type = \"file\", path = \"{}\" }}", path.display());
+        let path = fixtures().join(file).display().to_string();
         // As a stem (with an explicit duration) and as the reference that
         // gives the duration.
-        manifest.push_str(&song(
-            &format!("stem{i}"),
-            "duration = 1.0\nchannels = 2",
-            &[("f", &source)],
-        ));
-        manifest.push_str(&song(
-            &format!("ref{i}"),
-            &format!(
-                "[songs.reference]\npath = \"{}\"\nmin_duration = 0.05",
-                path.display()
-            ),
-            &[("t", "{ type = \"tone\", freq = 100.0 }")],
-        ));
+        let stem = Song::new(&format!("stem{i}"))
+            .with("duration = 1.0\nchannels = 2")
+            .file_stem("f", &path);
+        let reference = Song::new(&format!("ref{i}"))
+            .table("reference")
+            .with(&format!("path = \"{path}\"\nmin_duration = 0.05"))
+            .stem("t", "{ type = \"tone\", freq = 100.0 }");
+        manifest.push_str(&format!("{stem}{reference}"));
     }
     std::fs::write(tmp.path().join("m.toml"), manifest).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);
@@ -132,15 +113,10 @@ fn resampled_sines_keep_their_frequency_length_and_purity() {
     for rate in [44100u32, 22050] {
         let path = tmp.path().join(format!("s{rate}.wav"));
         write_float_wav(&path, rate, 1, &sine(rate, 1000.0, rate as usize, 0.5));
-        let m = song(
-            &format!("r{rate}"),
-            "duration = 1.0\narchive = \"\"",
-            &[(
-                "s",
-                &format!("{{ type = \"file\", path = \"s{rate}.wav\" }}"),
-            )],
-        );
-        std::fs::write(tmp.path().join("m.toml"), m).unwrap();
+        let m = Song::new(&format!("r{rate}"))
+            .with("duration = 1.0\narchive = \"\"")
+            .file_stem("s", &format!("s{rate}.wav"));
+        std::fs::write(tmp.path().join("m.toml"), m.to_string()).unwrap();
         let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let (spec, x) = read_wav(&tmp.path().join(format!("out/r{rate}/stems/s.wav")));
@@ -177,17 +153,13 @@ fn channels_are_mapped_both_ways() {
     let stereo: Vec<f32> = left.iter().flat_map(|v| [*v, 0.0]).collect();
     write_float_wav(&tmp.path().join("st.wav"), 48000, 2, &stereo);
     write_float_wav(&tmp.path().join("mo.wav"), 48000, 1, &left);
-    let mut m = song(
-        "to-mono",
-        "duration = 0.1\narchive = \"\"",
-        &[("s", "{ type = \"file\", path = \"st.wav\" }")],
-    );
-    m.push_str(&song(
-        "to-stereo",
-        "duration = 0.1\nchannels = 2\narchive = \"\"",
-        &[("s", "{ type = \"file\", path = \"mo.wav\" }")],
-    ));
-    std::fs::write(tmp.path().join("m.toml"), m).unwrap();
+    let to_mono = Song::new("to-mono")
+        .with("duration = 0.1\narchive = \"\"")
+        .file_stem("s", "st.wav");
+    let to_stereo = Song::new("to-stereo")
+        .with("duration = 0.1\nchannels = 2\narchive = \"\"")
+        .file_stem("s", "mo.wav");
+    std::fs::write(tmp.path().join("m.toml"), format!("{to_mono}{to_stereo}")).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (_, mono) = read_wav(&tmp.path().join("out/to-mono/stems/s.wav"));
@@ -211,28 +183,15 @@ fn looped_file_stem_is_seamless_and_block_size_invariant() {
         1,
         &sine(44100, 110.0, 13_230, 0.5),
     );
-    let m = song(
-        "loops",
-        "duration = 2.0\n[songs.verify]\nmax_clip_ratio = 1.0",
-        &[
-            ("bass", "{ type = \"file\", path = \"bass.wav\" }"),
-            (
-                "fl",
-                &format!(
-                    "{{ type = \"file\", path = \"{}\" }}",
-                    fixtures().join("sine1k-48k-stereo.flac").display()
-                ),
-            ),
-        ],
-    );
-    std::fs::write(
-        tmp.path().join("m.toml"),
-        m.replace(
-            "[[songs.stems]]\nname = \"fl\"",
-            "[[songs.stems]]\nalign = \"crossfade\"\nname = \"fl\"",
-        ),
-    )
-    .unwrap();
+    let flac = fixtures().join("sine1k-48k-stereo.flac");
+    let m = Song::new("loops")
+        .with("duration = 2.0")
+        .table("verify")
+        .with("max_clip_ratio = 1.0")
+        .file_stem("bass", "bass.wav")
+        .file_stem("fl", &flac.display().to_string())
+        .with("align = \"crossfade\"");
+    std::fs::write(tmp.path().join("m.toml"), m.to_string()).unwrap();
     let mut reference: Option<Vec<(PathBuf, Vec<u8>)>> = None;
     for block in ["4096", "1", "64", "1000"] {
         let out = format!("out{block}");
@@ -279,13 +238,7 @@ fn bad_files_fail_only_their_song() {
     let d = tmp.path();
     let good = std::fs::read(fixtures().join("sine1k-44k-mono.wav")).unwrap();
     std::fs::write(d.join("truncated.wav"), &good[..30]).unwrap();
-    std::fs::write(
-        d.join("random.wav"),
-        (0..4000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    std::fs::write(d.join("random.wav"), random_bytes(4000)).unwrap();
     std::fs::write(d.join("empty.wav"), b"").unwrap();
     let mut nan = sine(48000, 440.0, 1000, 0.5);
     nan[500] = f32::NAN;
@@ -301,24 +254,24 @@ fn bad_files_fail_only_their_song() {
         ("folder.wav", "folder.wav: is a directory"),
         ("missing.wav", "missing.wav: No such file"),
     ];
-    let mut manifest = song(
-        "good",
-        "duration = 0.5",
-        &[("t", "{ type = \"tone\", freq = 200.0 }")],
-    );
+    let tone = "{ type = \"tone\", freq = 200.0 }";
+    let mut manifest = Song::new("good")
+        .with("duration = 0.5")
+        .stem("t", tone)
+        .to_string();
     for (i, (file, _)) in cases.iter().enumerate() {
-        manifest.push_str(&song(
-            &format!("bad{i}"),
-            "duration = 0.5",
-            &[("vox", &format!("{{ type = \"file\", path = \"{file}\" }}"))],
-        ));
+        let bad = Song::new(&format!("bad{i}"))
+            .with("duration = 0.5")
+            .file_stem("vox", file);
+        manifest.push_str(&bad.to_string());
     }
     // A bad reference fails its song the same way.
-    manifest.push_str(&song(
-        "badref",
-        "duration = 0.5\n[songs.reference]\npath = \"random.wav\"",
-        &[("t", "{ type = \"tone\", freq = 200.0 }")],
-    ));
+    let badref = Song::new("badref")
+        .with("duration = 0.5")
+        .table("reference")
+        .with("path = \"random.wav\"")
+        .stem("t", tone);
+    manifest.push_str(&badref.to_string());
     std::fs::write(d.join("m.toml"), manifest).unwrap();
     let o = stemflow(d, &["render", "m.toml", "--out", "out", "--quiet"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -348,13 +301,7 @@ fn bad_files_fail_only_their_song() {
     }
     let line = err.lines().find(|l| l.contains("song \"badref\"")).unwrap();
     assert!(line.contains("random.wav"), "{line}");
-    // No temporary folder remains.
-    assert!(std::fs::read_dir(&out).unwrap().all(|e| {
-        !e.unwrap()
-            .file_name()
-            .to_string_lossy()
-            .starts_with(".stemflow-tmp")
-    }));
+    no_temp_left(&out);
 }
 
 #[test]

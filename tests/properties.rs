@@ -2,30 +2,9 @@
 //! effects, rates, formats, channel counts) always give exactly T frames of
 //! finite samples, and the same bytes at two random block sizes.
 
-mod common;
-
-use std::fmt::Write;
 use std::path::Path;
 
-use common::*;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        stemflow::seed::mix64(self.0)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
+use crate::util::{Rng, Song, files, output_tree, read_wav, stderr, stemflow};
 
 fn random_effect(r: &mut Rng, nyquist: f64) -> String {
     let f = 20.0 + r.unit() * (nyquist * 0.95 - 20.0);
@@ -62,63 +41,72 @@ fn random_effect(r: &mut Rng, nyquist: f64) -> String {
 }
 
 fn random_manifest(r: &mut Rng, songs: usize) -> String {
-    let mut m = String::new();
-    for i in 0..songs {
-        let rate = [22050u32, 44100, 48000][r.below(3) as usize];
-        let duration = 0.05 + r.unit() * 0.8;
-        writeln!(
-            m,
-            "[[songs]]\nid = \"p{i}\"\nbpm = {:.2}\nduration = {duration:.4}\nsample_rate = {rate}\nchannels = {}\nformat = \"{}\"\nseed = {}\narchive = \"\"\n\n[songs.master]\nclip = \"{}\"\n\n[songs.verify]\nmax_clip_ratio = 1.0\nmin_rms = 0.0\n",
-            40.0 + r.unit() * 200.0,
+    (0..songs).map(|i| random_song(r, i).to_string()).collect()
+}
+
+/// Song `i`: random rate, length, tempo, channels, format, seed and
+/// clipping, and one to four random stems.
+fn random_song(r: &mut Rng, i: usize) -> Song {
+    let rate = [22050u32, 44100, 48000][r.below(3) as usize];
+    let duration = 0.05 + r.unit() * 0.8;
+    let bpm = format!("{:.2}", 40.0 + r.unit() * 200.0);
+    let mut song = Song::at_bpm(&format!("p{i}"), bpm)
+        .with(&format!(
+            "duration = {duration:.4}\nsample_rate = {rate}\nchannels = {}\nformat = \"{}\"\nseed = {}\narchive = \"\"",
             1 + r.below(2),
             r.pick(&["float", "pcm24", "pcm16"]),
             r.below(1000),
-            r.pick(&["hard", "none"]),
-        )
-        .unwrap();
-        for s in 0..1 + r.below(4) {
-            // Around the target: shorter, longer, equal, empty, or tiny.
-            let length = match r.below(6) {
-                0 => 0.0,
-                1 => duration,
-                2 => 0.001 + r.unit() * 0.01,
-                _ => duration * (0.2 + 1.6 * r.unit()),
-            };
-            let source = match r.below(4) {
-                0 => format!(
-                    "{{ type = \"tone\", wave = \"{}\", freq = {:.2}, amp = {:.3}, length = {length:.5} }}",
-                    r.pick(&["sine", "square", "saw", "triangle"]),
-                    30.0 + r.unit() * 3000.0,
-                    r.unit()
-                ),
-                1 => format!(
-                    "{{ type = \"noise\", amp = {:.3}, length = {length:.5} }}",
-                    r.unit()
-                ),
-                2 => format!(
-                    "{{ type = \"drums\", amp = {:.3}, hats = {}, length = {length:.5} }}",
-                    r.unit(),
-                    r.below(2) == 0
-                ),
-                _ => format!("{{ type = \"silence\", length = {length:.5} }}"),
-            };
-            let effects: Vec<String> = (0..r.below(4))
-                .map(|_| random_effect(r, rate as f64 / 2.0))
-                .collect();
-            writeln!(
-                m,
-                "[[songs.stems]]\nname = \"s{s}\"\nsource = {source}\nalign = \"{}\"\ncrossfade_ms = {:.2}\nfade_ms = {:.2}\npan = {:.3}\ngain = {:.3}\neffects = [{}]\n",
-                r.pick(&["auto", "zero-pad", "loop", "crossfade", "truncate"]),
-                r.unit() * 80.0,
-                r.unit() * 30.0,
-                2.0 * r.unit() - 1.0,
-                r.unit(),
-                effects.join(", ")
-            )
-            .unwrap();
-        }
+        ))
+        .table("master")
+        .with(&format!("clip = \"{}\"", r.pick(&["hard", "none"])))
+        .table("verify")
+        .with("max_clip_ratio = 1.0\nmin_rms = 0.0");
+    for s in 0..1 + r.below(4) {
+        song = random_stem(r, song, s, rate, duration);
     }
-    m
+    song
+}
+
+/// `song` with stem `s`: a random source whose length is around the
+/// song's `duration`, strategy, fades, pan, gain and up to three effects.
+fn random_stem(r: &mut Rng, song: Song, s: u64, rate: u32, duration: f64) -> Song {
+    // Around the target: shorter, longer, equal, empty, or tiny.
+    let length = match r.below(6) {
+        0 => 0.0,
+        1 => duration,
+        2 => 0.001 + r.unit() * 0.01,
+        _ => duration * (0.2 + 1.6 * r.unit()),
+    };
+    let source = match r.below(4) {
+        0 => format!(
+            "{{ type = \"tone\", wave = \"{}\", freq = {:.2}, amp = {:.3}, length = {length:.5} }}",
+            r.pick(&["sine", "square", "saw", "triangle"]),
+            30.0 + r.unit() * 3000.0,
+            r.unit()
+        ),
+        1 => format!(
+            "{{ type = \"noise\", amp = {:.3}, length = {length:.5} }}",
+            r.unit()
+        ),
+        2 => format!(
+            "{{ type = \"drums\", amp = {:.3}, hats = {}, length = {length:.5} }}",
+            r.unit(),
+            r.below(2) == 0
+        ),
+        _ => format!("{{ type = \"silence\", length = {length:.5} }}"),
+    };
+    let effects: Vec<String> = (0..r.below(4))
+        .map(|_| random_effect(r, rate as f64 / 2.0))
+        .collect();
+    song.stem(&format!("s{s}"), &source).with(&format!(
+        "align = \"{}\"\ncrossfade_ms = {:.2}\nfade_ms = {:.2}\npan = {:.3}\ngain = {:.3}\neffects = [{}]",
+        r.pick(&["auto", "zero-pad", "loop", "crossfade", "truncate"]),
+        r.unit() * 80.0,
+        r.unit() * 30.0,
+        2.0 * r.unit() - 1.0,
+        r.unit(),
+        effects.join(", ")
+    ))
 }
 
 fn check_outputs(out: &Path, manifest: &str) {

@@ -1,12 +1,10 @@
 //! End-to-end renders: the demo, block-size and jobs invariance, and the
 //! master recomputed from the written stems.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 
-use common::*;
+use crate::util::{Song, files, max_step, output_tree, read_wav, stderr, stemflow, windowed_rms};
 
 /// A small manifest that exercises every generator, strategy, effect,
 /// format and channel layout, kept short so block size 1 stays quick.
@@ -269,16 +267,17 @@ fn normalised_and_limited_masters_meet_their_targets() {
 fn limiter_passes_quiet_audio_unchanged_and_in_time() {
     // Under the ceiling the limiter's gain is exactly 1: with its latency
     // compensated, the master equals the unlimited one sample for sample.
-    let song = |limit: &str| {
-        format!(
-            "[[songs]]\nid = \"q\"\nbpm = 120\nduration = 1.0\narchive = \"\"\n{limit}\n[[songs.stems]]\nname = \"t\"\nsource = {{ type = \"tone\", freq = 1234.5, amp = 0.3 }}\n"
-        )
-    };
+    let song = Song::new("q").with("duration = 1.0\narchive = \"\"");
+    let limited = song
+        .clone()
+        .table("master")
+        .with("limit_true_peak_db = -1.0");
+    let tone = "{ type = \"tone\", freq = 1234.5, amp = 0.3 }";
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("a.toml"), song("")).unwrap();
+    std::fs::write(tmp.path().join("a.toml"), song.stem("t", tone).to_string()).unwrap();
     std::fs::write(
         tmp.path().join("b.toml"),
-        song("[songs.master]\nlimit_true_peak_db = -1.0\n"),
+        limited.stem("t", tone).to_string(),
     )
     .unwrap();
     for (m, out) in [("a.toml", "a"), ("b.toml", "b")] {
@@ -336,6 +335,14 @@ fn demo_renders_as_the_spec_describes() {
         .collect();
     assert_eq!(got, want);
 
+    demo_report_is_ok(&song);
+    let stems = demo_master_is_the_stem_sum(&song);
+    demo_extensions_are_seamless(&stems);
+    demo_archive_holds_the_files(&song);
+}
+
+/// The demo's report: ok, T frames, no clipping, each stem's strategy.
+fn demo_report_is_ok(song: &Path) {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(song.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["status"], "ok");
@@ -351,7 +358,11 @@ fn demo_renders_as_the_spec_describes() {
         strategies,
         ["loop", "zero-pad", "crossfade", "truncate", "loop"]
     );
+}
 
+/// The demo's stems and master: mono 48 kHz float, T frames, the master
+/// the gained sum of the stems to the bit. Returns the stems' samples.
+fn demo_master_is_the_stem_sum(song: &Path) -> Vec<(&'static str, Vec<f32>)> {
     let gains = [
         ("bass", 0.25),
         ("guitars", 0.2),
@@ -386,8 +397,11 @@ fn demo_renders_as_the_spec_describes() {
     for (i, (s, m)) in sum.iter().zip(&master).enumerate() {
         assert_eq!(s.clamp(-1.0, 1.0) as f32, *m, "master frame {i}");
     }
+    stems
+}
 
-    // Looped and extended stems: no click and no dip after the source ends.
+/// Looped and extended demo stems: no click and no dip after the source ends.
+fn demo_extensions_are_seamless(stems: &[(&str, Vec<f32>)]) {
     for (name, source_len) in [
         ("bass", 134 * 48000),
         ("synths", 130 * 48000),
@@ -410,8 +424,10 @@ fn demo_renders_as_the_spec_describes() {
             );
         }
     }
+}
 
-    // The archive holds the same bytes, stored, dated 1980-01-01.
+/// The demo's archive holds the same bytes, stored, dated 1980-01-01.
+fn demo_archive_holds_the_files(song: &Path) {
     let mut zip =
         zip::ZipArchive::new(std::fs::File::open(song.join("audio_deliverables.zip")).unwrap())
             .unwrap();
@@ -442,9 +458,12 @@ fn demo_renders_as_the_spec_describes() {
 #[test]
 fn tpdf_dither_moves_pcm16_by_at_most_one_lsb() {
     let song = |dither: &str| {
-        format!(
-            "[[songs]]\nid = \"d\"\nbpm = 120\nduration = 1.0\nformat = \"pcm16\"\ndither = \"{dither}\"\narchive = \"\"\n\n[[songs.stems]]\nname = \"t\"\nsource = {{ type = \"tone\", freq = 441.0, amp = 0.25 }}\n"
-        )
+        Song::new("d")
+            .with(&format!(
+                "duration = 1.0\nformat = \"pcm16\"\ndither = \"{dither}\"\narchive = \"\""
+            ))
+            .stem("t", "{ type = \"tone\", freq = 441.0, amp = 0.25 }")
+            .to_string()
     };
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("a.toml"), song("tpdf")).unwrap();
@@ -483,11 +502,13 @@ fn tpdf_dither_moves_pcm16_by_at_most_one_lsb() {
 #[test]
 fn overview_and_archive_only_output() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = "[[songs]]\nid = \"z\"\nbpm = 120\nduration = 2.0\nkeep_files = false\n\n\
-                [[songs.sections]]\nname = \"intro\"\nbeats = 2\n\n[[songs.sections]]\nname = \"drop\"\nbeats = 2\n\n\
-                [[songs.stems]]\nname = \"kick\"\nsource = { type = \"drums\" }\n\n\
-                [[songs.stems]]\nname = \"pad\"\nsource = { type = \"tone\", freq = 220.0, length = 1.0 }\n";
-    std::fs::write(tmp.path().join("m.toml"), text).unwrap();
+    let song = Song::new("z")
+        .with("duration = 2.0\nkeep_files = false")
+        .section("intro", 2)
+        .section("drop", 2)
+        .stem("kick", "{ type = \"drums\" }")
+        .stem("pad", "{ type = \"tone\", freq = 220.0, length = 1.0 }");
+    std::fs::write(tmp.path().join("m.toml"), song.to_string()).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let dir = tmp.path().join("out/z");

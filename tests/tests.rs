@@ -1,0 +1,15 @@
+//! The end-to-end tests, as one binary (the way ripgrep does it): the
+//! helpers in `util` are compiled and linked once rather than once per test
+//! file, and one harness runs every test in parallel with every other.
+//! Cargo.toml sets `autotests = false`, so the modules beside this file are
+//! not also built as test binaries of their own.
+
+mod util;
+
+mod bad_inputs;
+mod batch;
+mod cli;
+mod files;
+mod golden;
+mod properties;
+mod render;
