@@ -388,7 +388,8 @@ impl Aligner {
         }
         // The body is never empty: it is at least half the region. A
         // repeat that plays on past the cached region is re-read.
-        let cached_end = self.region_start + self.region.as_ref().map_or(0, |r| r.len() / ch) as u64;
+        let cached_end =
+            self.region_start + self.region.as_ref().map_or(0, |r| r.len() / ch) as u64;
         self.phase = if self.region.is_some() && self.body_end <= cached_end {
             Phase::Cached {
                 pos: self.body_start,
@@ -490,7 +491,11 @@ mod tests {
         align_with(src, settings(mode, target), block)
     }
 
-    fn align_with(src: Box<dyn Source>, settings: AlignSettings, block: usize) -> (Vec<f32>, AlignInfo) {
+    fn align_with(
+        src: Box<dyn Source>,
+        settings: AlignSettings,
+        block: usize,
+    ) -> (Vec<f32>, AlignInfo) {
         let mut a = Aligner::new(src, 1, block, settings).unwrap();
         let mut b = Block::new(1, block);
         let mut out = Vec::new();
@@ -659,7 +664,10 @@ mod tests {
         let (reference, info) = align(released(), AlignMode::Crossfade, 150_000, 4096);
         assert!(info.release_frames.unwrap() > 0);
         for block in [1, 64, 1000] {
-            assert_eq!(align(released(), AlignMode::Crossfade, 150_000, block).0, reference);
+            assert_eq!(
+                align(released(), AlignMode::Crossfade, 150_000, block).0,
+                reference
+            );
         }
     }
 
@@ -714,7 +722,10 @@ mod tests {
                     want += (1.0 + (14_880 + d) as f64) as f32 as f64 * g;
                 }
                 let got = out[start + d] as f64;
-                assert!((got - want).abs() <= want * 1e-6, "repeat {k} frame {d}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= want * 1e-6,
+                    "repeat {k} frame {d}: {got} vs {want}"
+                );
             }
         }
     }
@@ -725,7 +736,11 @@ mod tests {
         let v: Vec<f32> = (0..96_000)
             .map(|i| {
                 let t = i as f64 / RATE as f64;
-                let env = if t < 1.5 { 1.0 } else { (-(t - 1.5) / 0.1).exp() };
+                let env = if t < 1.5 {
+                    1.0
+                } else {
+                    (-(t - 1.5) / 0.1).exp()
+                };
                 (0.5 * env * (std::f64::consts::TAU * 220.0 * t).sin()) as f32
             })
             .collect();

@@ -165,9 +165,8 @@ mod tests {
         for ext in [500_000u64, 500_001, 777_777, 960_000] {
             let p = plan_sustain(&region, 1, c, span, m.lag, ext).unwrap();
             let jump = |at: usize| (96_000 - c - at) as u64;
-            let total = p.regular * jump(m.lag)
-                + jump(p.last[0].incoming)
-                + jump(p.last[1].incoming);
+            let total =
+                p.regular * jump(m.lag) + jump(p.last[0].incoming) + jump(p.last[1].incoming);
             assert_eq!(total, ext);
             // A forced jump may be a quarter period off each, never more.
             for s in &p.last {
