@@ -197,7 +197,7 @@ fn rhythmic_loops_land_every_downbeat_on_the_grid() {
             assert_eq!(case.out.len() as u64, frames(BARS as f64 * 240.0 / bpm));
             let [first, last] = assert_downbeats(&case, bpm);
             println!(
-                "{bpm} BPM {}: first downbeat {} (formula {}), last {} (formula {})",
+                "{bpm} BPM {}: first downbeat at {} (formula + onset offset {}), last at {} ({})",
                 case.name, first.1, first.0, last.1, last.0
             );
             assert_repeats_are_the_source(&case, bpm);
@@ -337,6 +337,7 @@ fn crossfade_sustains_the_body_and_ends_with_the_release() {
         low >= 0.5 * body,
         "50 ms RMS falls to {low} (body median {body})"
     );
+    println!("extension: lowest 50 ms RMS {low:.4}, body median {body:.4}");
     // And no click (SPEC §4): no step larger than 1.5 times the source's.
     let step = |x: &[f32]| {
         x.windows(2)
@@ -353,5 +354,6 @@ fn crossfade_sustains_the_body_and_ends_with_the_release() {
         (96_000..=96_000 + 3 * 2400).contains(&reported),
         "{reported}"
     );
+    println!("release_frames {reported} (the synthesised release: 96000)");
     assert!(out[t - reported as usize..] == src[s - reported as usize..]);
 }
