@@ -11,5 +11,6 @@ mod batch;
 mod cli;
 mod files;
 mod golden;
+mod grid;
 mod properties;
 mod render;
