@@ -77,7 +77,9 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.file_name().is_some_and(|n| n == ".stemflow" || n == ".stemflow-song") {
+            if p.file_name()
+                .is_some_and(|n| n == ".stemflow" || n == ".stemflow-song")
+            {
                 continue;
             }
             if p.is_dir() {

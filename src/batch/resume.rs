@@ -106,7 +106,10 @@ mod tests {
         std::fs::write(&p, b"abcd").expect("write");
         assert_eq!(content_hash(&p), first);
         // Streaming in 1 MiB reads gives the one-shot hash.
-        assert_eq!(first, format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"abcd")));
+        assert_eq!(
+            first,
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"abcd"))
+        );
         assert!(content_hash(&t.path().join("missing")).starts_with("unreadable"));
         assert!(content_hash(t.path()).starts_with("unreadable"));
     }

@@ -161,8 +161,10 @@ fn publish_failure(
     let _ = std::fs::write(out.failed_dir().join(format!("{}.json", song.id)), report);
     let replace = match existing {
         Existing::Absent => true,
-        Existing::Ours { .. } => resume::previous_status(&out.song_path(&song.id).join("report.json"))
-            .is_some_and(|r| r.status == Status::Failed),
+        Existing::Ours { .. } => {
+            resume::previous_status(&out.song_path(&song.id).join("report.json"))
+                .is_some_and(|r| r.status == Status::Failed)
+        }
         _ => false,
     };
     if !replace {

@@ -97,7 +97,8 @@ pub fn run(args: RenderArgs) -> CliResult {
     } else {
         print!("{}", summary.table());
     }
-    let not_ok = |s: &&crate::output::SongSummary| matches!(s.status, Status::Failed | Status::Busy);
+    let not_ok =
+        |s: &&crate::output::SongSummary| matches!(s.status, Status::Failed | Status::Busy);
     for s in summary.songs.iter().filter(not_ok) {
         eprintln!(
             "stemflow: {}",

@@ -64,7 +64,10 @@ mod tests {
         let dir = OutDir::open(t.path()).expect("open");
         fs::write(t.path().join("summary.json"), b"old").expect("write");
         dir.write_atomic("summary.json", b"new").expect("write");
-        assert_eq!(fs::read(t.path().join("summary.json")).expect("read"), b"new");
+        assert_eq!(
+            fs::read(t.path().join("summary.json")).expect("read"),
+            b"new"
+        );
         let left = fs::read_dir(t.path().join(".stemflow/tmp")).expect("read");
         assert_eq!(left.count(), 0);
     }
