@@ -75,10 +75,11 @@ pub(super) fn render_one(song: &SongPlan, shared: &Shared) -> SongSummary {
         Err(e) => return line.done(Status::Failed, vec![e.to_string()]),
     };
     let fingerprint = resume::fingerprint(song);
-    if let Existing::Ours { marker } = &existing {
-        if !shared.opts.force && resume::up_to_date(out, &song.id, marker, &fingerprint) {
-            return line.done(Status::Skipped, vec![]);
-        }
+    if let Existing::Ours { marker } = &existing
+        && !shared.opts.force
+        && resume::up_to_date(out, &song.id, marker, &fingerprint)
+    {
+        return line.done(Status::Skipped, vec![]);
     }
     let mut song = song.clone();
     song.fingerprint = fingerprint;
