@@ -159,7 +159,7 @@ fn publish_failure(
     existing: &Existing,
     report: &str,
 ) -> Result<(), StoreError> {
-    let _ = std::fs::write(out.failed_dir().join(format!("{}.json", song.id)), report);
+    record_failure(&out.failed_dir().join(format!("{}.json", song.id)), report);
     let replace = match existing {
         Existing::Absent => true,
         Existing::Ours { .. } => {
@@ -193,6 +193,15 @@ fn check_space(song: &SongPlan, out: &Path) -> Result<(), SongError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Best effort: writes the failed report to `path` without following a
+/// symbolic link or blocking on a FIFO someone put there (both are removed
+/// first: `.stemflow/failed/` is ours).
+fn record_failure(path: &Path, report: &str) {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::File::create_new(path).and_then(|mut f| f.write_all(report.as_bytes()));
 }
 
 /// Verifies the song's reference, if any, and takes the target duration
