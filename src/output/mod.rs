@@ -185,3 +185,21 @@ pub fn estimate_bytes(song: &SongPlan) -> u64 {
         wavs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialise_as_the_spec_names_them() {
+        for (status, name) in [
+            (Status::Ok, "\"ok\""),
+            (Status::Failed, "\"failed\""),
+            (Status::Skipped, "\"skipped\""),
+            (Status::Busy, "\"busy\""),
+        ] {
+            assert_eq!(serde_json::to_string(&status).unwrap(), name);
+            assert_eq!(serde_json::from_str::<Status>(name).unwrap(), status);
+        }
+    }
+}
