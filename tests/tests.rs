@@ -14,3 +14,4 @@ mod golden;
 mod grid;
 mod properties;
 mod render;
+mod safety;
