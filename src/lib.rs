@@ -9,6 +9,7 @@
 //! [`tools`] holds the single-file `verify` and `align` commands.
 
 pub mod align;
+pub mod arrange;
 pub mod batch;
 pub mod cli;
 pub mod cpu;
