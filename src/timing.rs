@@ -158,11 +158,7 @@ impl Timing {
 
     /// The frame at which 0-based bar `b` starts (beat `b · numerator`).
     pub fn bar_frame(&self, b: u64) -> u64 {
-        beat_frame(
-            b * self.meter.beats as u64,
-            self.bpm,
-            self.sample_rate,
-        )
+        beat_frame(b * self.meter.beats as u64, self.bpm, self.sample_rate)
     }
 
     /// Total beats of all sections.
@@ -285,7 +281,12 @@ mod tests {
         for bad in ["5/3", "0/4", "33/4", "4", "a/4", "4/0"] {
             assert!(bad.parse::<Meter>().is_err(), "{bad}");
         }
-        let t = Timing::with_meter(90.0, "3/4".parse().unwrap(), 48000, &sections(&[("a", 6), ("b", 4)]));
+        let t = Timing::with_meter(
+            90.0,
+            "3/4".parse().unwrap(),
+            48000,
+            &sections(&[("a", 6), ("b", 4)]),
+        );
         assert_eq!(t.sections[0].bars, 2.0);
         assert_eq!(t.sections[1].start_bar, 2.0);
         assert!((t.sections[1].bars - 4.0 / 3.0).abs() < 1e-12);

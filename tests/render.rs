@@ -60,6 +60,26 @@ effects = [{ type = "bandpass", freq = 600.0, q = 0.7 }, { type = "highshelf", f
 name = "quiet"
 source = { type = "silence" }
 
+# Placed: restarted and looped in section b, an echo cut by the gate.
+[[songs.stems]]
+name = "placed-region"
+source = { type = "tone", wave = "saw", freq = 150.0, amp = 0.4, length = 0.5 }
+align = "loop"
+sections = ["b"]
+fade_in_ms = 12
+effects = [{ type = "echo", delay_ms = 90.0, decay = 0.5, taps = 2 }]
+
+# Placed on the song's timeline: bar 0 only, gated with long fades.
+[[songs.stems]]
+name = "placed-song"
+source = { type = "noise", amp = 0.3 }
+start_bar = 0
+end_bar = 1
+restart = "song"
+fade_in_ms = 20
+fade_out_ms = 30
+effects = [{ type = "echo", delay_ms = 70.0, decay = 0.5, taps = 3 }]
+
 [[songs]]
 id = "mono16"
 bpm = 87.5
@@ -155,7 +175,7 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
         .collect();
     assert_eq!(
         names.iter().filter(|n| n.ends_with(".wav")).count(),
-        16,
+        18,
         "{names:?}"
     );
     assert!(names.contains(&"stereo24/stereo24.zip".to_string()));

@@ -118,8 +118,17 @@ mod tests {
     #[test]
     fn zero_outside_faded_at_both_edges() {
         let out = gate_all(&mut Gate::new(vec![10..30, 40..50], 4, 4), 60, 7);
-        assert!(out[..10].iter().chain(&out[30..40]).chain(&out[50..]).all(|&v| v == 0.0));
-        assert_eq!(out[10], 0.0, "the fade-in starts at the region's first frame");
+        assert!(
+            out[..10]
+                .iter()
+                .chain(&out[30..40])
+                .chain(&out[50..])
+                .all(|&v| v == 0.0)
+        );
+        assert_eq!(
+            out[10], 0.0,
+            "the fade-in starts at the region's first frame"
+        );
         assert_eq!(out[29], 0.0, "the fade-out ends at the region's last frame");
         assert_eq!(out[14..26], [1.0; 12]);
         assert!((out[12] as f64 - 0.5).abs() < 1e-7);

@@ -118,17 +118,19 @@ fn outcome(
         .iter()
         .zip(aligns)
         .zip(figures)
-        .map(|((stem, (align, placement)), (levels, loudness, envelope))| {
-            let outcome = StemOutcome {
-                name: stem.name.clone(),
-                align,
-                levels,
-                loudness,
-                file: format!("stems/{}.wav", stem.name),
-                placement,
-            };
-            (outcome, envelope)
-        })
+        .map(
+            |((stem, (align, placement)), (levels, loudness, envelope))| {
+                let outcome = StemOutcome {
+                    name: stem.name.clone(),
+                    align,
+                    levels,
+                    loudness,
+                    file: format!("stems/{}.wav", stem.name),
+                    placement,
+                };
+                (outcome, envelope)
+            },
+        )
         .unzip();
     SongOutcome {
         stems,

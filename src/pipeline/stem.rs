@@ -150,7 +150,11 @@ fn open_aligned(
 /// region starts.
 fn feed(song: &SongPlan, stem: &StemPlan, block_size: usize) -> Result<Feed, StageFailure> {
     let target = song.target_frames();
-    let Some(p) = stem.placement.as_ref().filter(|p| p.restart == Restart::Region) else {
+    let Some(p) = stem
+        .placement
+        .as_ref()
+        .filter(|p| p.restart == Restart::Region)
+    else {
         return open_aligned(song, stem, &stem.source, target, block_size).map(Feed::Whole);
     };
     let rate = song.spec.sample_rate;

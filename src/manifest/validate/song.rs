@@ -35,7 +35,13 @@ impl Validator<'_> {
         let reference = self.reference(at, raw.reference.as_ref(), base_dir)?;
         let keep_files = self.keep_files(at, raw.keep_files, archive.is_some())?;
         let meter = self.meter(at, raw.meter.as_deref())?;
-        let timing = self.timing(at, (raw.bpm, meter), spec.sample_rate, &raw.sections, duration)?;
+        let timing = self.timing(
+            at,
+            (raw.bpm, meter),
+            spec.sample_rate,
+            &raw.sections,
+            duration,
+        )?;
         let stems = self.stems(at, raw.stems, spec, (&timing, duration), base_dir)?;
         let master = self.master(at, &raw.master)?;
         let compression = raw.compression.or(defaults.compression);
@@ -239,7 +245,8 @@ impl Validator<'_> {
     /// `meter` (default 4/4).
     fn meter(&self, at: At<'_>, raw: Option<&str>) -> Result<Meter, ManifestError> {
         raw.map_or(Ok(Meter::default()), |m| {
-            m.parse().map_err(|e: String| self.err(at, Some("meter"), e))
+            m.parse()
+                .map_err(|e: String| self.err(at, Some("meter"), e))
         })
     }
 
