@@ -461,7 +461,7 @@ fn demo_is_arranged(stems: &[(&str, Vec<f32>)]) {
     for (name, regions) in [
         ("synths", vec![(40 * S, 72 * S), (88 * S, 120 * S)]),
         ("bridge", vec![(72 * S, 88 * S)]),
-        ("drums", vec![(8 * S, 137 * S)]),
+        ("drums", [(8 * S, 137 * S)].to_vec()),
     ] {
         let x = &stems.iter().find(|(n, _)| *n == name).unwrap().1;
         for (i, v) in x.iter().enumerate() {

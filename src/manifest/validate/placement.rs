@@ -61,7 +61,7 @@ impl Validator<'_> {
         }
         let placement = Placement {
             // Unplaced but faded: one region, the whole song.
-            regions: regions.unwrap_or_else(|| vec![0..u64::MAX]),
+            regions: regions.unwrap_or_else(|| std::iter::once(0..u64::MAX).collect()),
             restart: raw.restart.unwrap_or(if placed {
                 Restart::Region
             } else {
