@@ -136,8 +136,16 @@ mod tests {
 
     #[test]
     fn block_size_never_changes_the_envelope() {
-        let one = gate_all(&mut Gate::new(std::iter::once(3..90).collect(), 17, 5), 100, 1);
-        let many = gate_all(&mut Gate::new(std::iter::once(3..90).collect(), 17, 5), 100, 64);
+        let one = gate_all(
+            &mut Gate::new(std::iter::once(3..90).collect(), 17, 5),
+            100,
+            1,
+        );
+        let many = gate_all(
+            &mut Gate::new(std::iter::once(3..90).collect(), 17, 5),
+            100,
+            64,
+        );
         assert_eq!(one, many);
     }
 }
