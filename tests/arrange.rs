@@ -252,6 +252,7 @@ fn meter_and_bars_reach_the_report_and_place_stems_on_bars() {
         &std::fs::read_to_string(tmp.path().join("out/waltz/report.json")).unwrap(),
     )
     .unwrap();
+    assert_eq!(report["meter"], "3/4");
     let t = &report["timing"];
     assert_eq!(
         (t[0]["beats"].as_u64(), t[0]["bars"].as_f64()),
