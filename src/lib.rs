@@ -23,6 +23,7 @@
 //! [`cpu`] (the SIMD level, chosen once) and [`progress`] (bars).
 
 pub mod align;
+pub mod arrange;
 pub mod batch;
 pub mod cli;
 pub mod cpu;

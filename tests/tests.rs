@@ -6,6 +6,7 @@
 
 mod util;
 
+mod arrange;
 mod bad_inputs;
 mod batch;
 mod cli;

@@ -12,7 +12,6 @@
 
 use super::reader::SourceReader;
 use crate::error::StageError;
-use crate::timing::Meter;
 use crate::types::Frames;
 
 /// The bar grid of a song, as a rhythmic loop needs it.
@@ -36,23 +35,6 @@ impl Grid {
         };
         bars * self.bar_seconds
     }
-}
-
-/// Parses a meter such as "4/4" or "6/8" (numerator 1–32, denominator 1,
-/// 2, 4, 8 or 16), for the `align` command's `--meter`.
-pub fn parse_meter(text: &str) -> Result<Meter, String> {
-    let bad = || {
-        format!(
-            "meter must look like 4/4 (numerator 1-32, denominator 1, 2, 4, 8 or 16), got \"{text}\""
-        )
-    };
-    let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
-    let beats: u32 = n.trim().parse().map_err(|_| bad())?;
-    let unit: u32 = d.trim().parse().map_err(|_| bad())?;
-    if !(1..=32).contains(&beats) || ![1, 2, 4, 8, 16].contains(&unit) {
-        return Err(bad());
-    }
-    Ok(Meter { beats, unit })
 }
 
 /// A source looped on the bar grid: the streaming state.
@@ -174,23 +156,6 @@ impl GridLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn meters_parse_and_bad_ones_are_refused() {
-        assert_eq!(parse_meter("4/4"), Ok(Meter { beats: 4, unit: 4 }));
-        assert_eq!(parse_meter(" 6/8 "), Ok(Meter { beats: 6, unit: 8 }));
-        assert_eq!(
-            parse_meter("32/16"),
-            Ok(Meter {
-                beats: 32,
-                unit: 16
-            })
-        );
-        for bad in ["5/3", "0/4", "33/4", "4", "a/4", "4/", ""] {
-            let e = parse_meter(bad).unwrap_err();
-            assert!(e.contains(&format!("\"{bad}\"")), "{e}");
-        }
-    }
 
     #[test]
     fn loop_length_is_a_whole_number_of_bars() {

@@ -25,7 +25,7 @@ mod release;
 mod seam;
 mod strategy;
 
-pub use grid::{Grid, parse_meter};
+pub use grid::Grid;
 pub use strategy::Strategy;
 
 use crate::error::StageError;

@@ -321,14 +321,23 @@ pub fn plan_warnings(song: &SongPlan) -> Vec<String> {
     }
 }
 
-/// Sources further from the target than the tolerance.
+/// Sources further from the target than the tolerance. A stem restarted
+/// per region is aligned to its region, not the song: its report (and so
+/// this check) describes its first region.
 fn source_warnings(song: &SongPlan, outcome: &SongOutcome) -> Vec<String> {
     let rate = song.spec.sample_rate;
     outcome
         .stems
         .iter()
         .filter_map(|stem| {
-            let off = Frames(stem.align.source_frames).seconds(rate) - song.seconds();
+            let target = match &stem.placement {
+                Some(p) if p.restart == crate::plan::Restart::Region => p
+                    .regions
+                    .first()
+                    .map_or(0.0, |[s, e]| Frames(e - s).seconds(rate)),
+                _ => song.seconds(),
+            };
+            let off = Frames(stem.align.source_frames).seconds(rate) - target;
             (off.abs() > song.verify.duration_tolerance).then(|| {
                 format!(
                     "stem {:?}: source is {:.3} s {} than the target (tolerance {} s)",

@@ -68,9 +68,10 @@ pub fn is_valid_name(name: &str) -> bool {
 /// form): equal digests mean equal renders.
 fn digest(song: &SongPlan) -> String {
     let text = format!(
-        "{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+        "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         song.id,
         song.bpm,
+        song.meter,
         song.duration.unwrap_or(0.0),
         song.spec,
         song.seed,

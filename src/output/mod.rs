@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SongError;
 use crate::pipeline::{MasterOutcome, SongOutcome, StemOutcome};
 use crate::plan::SongPlan;
-use crate::timing::SectionTiming;
+use crate::timing::{Meter, SectionTiming};
 use crate::verify::ReferenceInfo;
 
 /// A song's status in reports and the summary.
@@ -58,6 +58,8 @@ pub struct Report<'a> {
     pub target_frames: u64,
     pub duration: f64,
     pub bpm: f64,
+    /// The time signature the sections' bars count in (`"4/4"`).
+    pub meter: Meter,
     pub timing: &'a [SectionTiming],
     pub reference: Option<&'a ReferenceInfo>,
     pub stems: &'a [StemOutcome],
@@ -90,6 +92,7 @@ impl<'a> Report<'a> {
             target_frames: song.target_frames_or_zero().0,
             duration: song.duration.unwrap_or(0.0),
             bpm: song.bpm,
+            meter: song.meter,
             timing: &song.timing.sections,
             reference,
             stems: outcome.map_or(&[], |o| &o.stems),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::ToolError;
-use crate::align::{AlignInfo, AlignSettings, Aligner, Grid, parse_meter};
+use crate::align::{AlignInfo, AlignSettings, Aligner, Grid};
 use crate::error::StageError;
 use crate::io::wav::WavOut;
 use crate::plan::{AlignMode, Dither};
@@ -38,7 +38,7 @@ pub struct AlignRequest {
     #[arg(long)]
     pub bpm: Option<f64>,
     /// Meter of the bar grid, e.g. 4/4 or 6/8 (with --bpm) [default: 4/4].
-    #[arg(long, value_parser = parse_meter)]
+    #[arg(long, value_parser = |s: &str| s.parse::<Meter>())]
     pub meter: Option<Meter>,
     /// Loop length in bars [default: the file's length rounded to whole
     /// bars] (with --bpm).
