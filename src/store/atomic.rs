@@ -10,38 +10,38 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
+use super::error::StoreError;
+use super::layout::Layout;
+use super::names::unique_name;
 use super::rename::discard;
-use super::{OutDir, StoreError, unique_name};
 
 /// How long to wait for another process writing the same file.
 const WAIT: Duration = Duration::from_secs(30);
 
-impl OutDir {
-    /// Replaces `OUT/<name>` by `bytes` in one rename: a reader sees the old
-    /// file or the new one, never a part. Waits while another process
-    /// writes the same name; the last writer wins.
-    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let start = Instant::now();
-        let _lock = loop {
-            if let Some(lock) = self.try_lock(name)? {
-                break lock;
-            }
-            if start.elapsed() > WAIT {
-                let e = std::io::Error::other("another process holds its lock");
-                return Err(StoreError::io(self.root.join(name), None, e));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let folder = self.tmp_dir().join(unique_name(name));
-        let file = folder.join(name);
-        let dest = self.root.join(name);
-        let result = fs::create_dir(&folder)
-            .and_then(|()| write_file(&file, bytes, self.fsync))
-            .map_err(|e| StoreError::io(&file, None, e))
-            .and_then(|()| fs::rename(&file, &dest).map_err(|e| StoreError::io(&dest, None, e)));
-        let _ = discard(&folder, false);
-        result
-    }
+/// Replaces `OUT/<name>` by `bytes` in one rename: a reader sees the old
+/// file or the new one, never a part. Waits while another process writes
+/// the same name; the last writer wins.
+pub(super) fn write_atomic(out: &Layout, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let start = Instant::now();
+    let _lock = loop {
+        if let Some(lock) = out.try_lock(name)? {
+            break lock;
+        }
+        if start.elapsed() > WAIT {
+            let e = std::io::Error::other("another process holds its lock");
+            return Err(StoreError::io(out.root.join(name), None, e));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let folder = out.tmp.join(unique_name(name));
+    let file = folder.join(name);
+    let dest = out.root.join(name);
+    let result = fs::create_dir(&folder)
+        .and_then(|()| write_file(&file, bytes, out.fsync))
+        .map_err(|e| StoreError::io(&file, None, e))
+        .and_then(|()| fs::rename(&file, &dest).map_err(|e| StoreError::io(&dest, None, e)));
+    let _ = discard(&folder, false);
+    result
 }
 
 fn write_file(path: &std::path::Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
@@ -56,6 +56,7 @@ fn write_file(path: &std::path::Path, bytes: &[u8], sync: bool) -> std::io::Resu
 
 #[cfg(test)]
 mod tests {
+    use super::super::OutDir;
     use super::*;
 
     #[test]
