@@ -199,21 +199,14 @@ fn stereo_pcm_master_is_the_panned_sum_of_its_stems() {
         (2, 24, 48000)
     );
     assert_eq!(master.len(), 2 * 144_000);
-    // gain, pan of each stem as in the manifest; pan law cos/sin((pan+1)π/4).
-    let stems = [
-        ("saw", 10f64.powf(-3.0 / 20.0), -0.6),
-        ("noise", 1.0, 0.7),
-        ("kit", 1.0, 0.0),
-        ("square", 1.0, 0.0),
-        ("quiet", 1.0, 0.0),
-    ];
+    // Post-fader stem files (SPEC §10) already hold their gain and pan
+    // (pan law cos/sin((pan+1)π/4)): the master is their plain sum.
+    let stems = ["saw", "noise", "kit", "square", "quiet"];
     let mut sum = vec![0.0f64; master.len()];
-    for (name, gain, pan) in stems {
+    for name in stems {
         let (_, x) = read_wav(&song.join(format!("stems/{name}.wav")));
-        let theta = (pan + 1.0) * std::f64::consts::FRAC_PI_4;
         for (i, v) in x.iter().enumerate() {
-            let g = if i % 2 == 0 { theta.cos() } else { theta.sin() };
-            sum[i] += gain * g * *v as f64;
+            sum[i] += *v as f64;
         }
     }
     // Each 24-bit file carries up to ±1 LSB of dither plus rounding.
@@ -372,7 +365,8 @@ fn demo_master_is_the_stem_sum(song: &Path) -> Vec<(&'static str, Vec<f32>)> {
     ];
     let mut sum = vec![0.0f64; 6_576_000];
     let mut stems = Vec::new();
-    for (name, gain) in gains {
+    // Stem files are post-fader (SPEC §10): each already holds its gain.
+    for (name, _gain) in gains {
         let (spec, x) = read_wav(&song.join(format!("stems/{name}.wav")));
         assert_eq!(
             (spec.channels, spec.sample_rate, spec.bits_per_sample),
@@ -381,7 +375,7 @@ fn demo_master_is_the_stem_sum(song: &Path) -> Vec<(&'static str, Vec<f32>)> {
         assert_eq!(spec.sample_format, hound::SampleFormat::Float);
         assert_eq!(x.len(), 6_576_000, "{name}");
         for (s, v) in sum.iter_mut().zip(&x) {
-            *s += gain * *v as f64;
+            *s += *v as f64;
         }
         stems.push((name, x));
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::{AtStage, Stage, StageError, StageFailure};
 use crate::io::wav::{FloatReader, WavOut};
 use crate::mix::{CompensatedBus, MasterBus, Mixer, StemGain};
-use crate::plan::{Clip, SongPlan, VerifyLimits};
+use crate::plan::{Clip, SongPlan, StemFiles, VerifyLimits};
 use crate::seed::stem_key;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::envelope::Envelope;
@@ -81,10 +81,15 @@ impl MixStage {
         };
         let key = stem_key(song.seed, MASTER_FILE);
         let writer = WavOut::create(&path, file_spec, song.dither, key).at(Stage::Write)?;
+        // Post-fader stems arrive with their gain and pan applied.
+        let post = song.delivery.stem_files == StemFiles::PostFader;
         let gains = song
             .stems
             .iter()
-            .map(|s| StemGain::new(s, spec.channels))
+            .map(|s| match post {
+                true => StemGain::unity(spec.channels),
+                false => StemGain::new(s, spec.channels),
+            })
             .collect();
         Ok(MixStage {
             mixer: Mixer::new(gains, clip, block_size, spec.channels),

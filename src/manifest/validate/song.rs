@@ -1,7 +1,7 @@
 //! One `[[songs]]` table: its settings resolved against `[defaults]`, each
 //! group of keys checked by its own step, in the order the errors are
 //! reported (id, bpm, format, duration, verify, archive, reference,
-//! keep_files, sections, stems, master).
+//! keep_files, delivery, sections, stems, master).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -34,6 +34,7 @@ impl Validator<'_> {
         let archive = self.archive(at, &raw.id, raw.archive.as_deref())?;
         let reference = self.reference(at, raw.reference.as_ref(), base_dir)?;
         let keep_files = self.keep_files(at, raw.keep_files, archive.is_some())?;
+        let delivery = self.delivery(at, &raw, defaults, spec)?;
         let timing = self.timing(at, raw.bpm, spec.sample_rate, &raw.sections, duration)?;
         let stems = self.stems(at, raw.stems, spec, base_dir)?;
         let master = self.master(at, &raw.master)?;
@@ -55,6 +56,7 @@ impl Validator<'_> {
             reference,
             timing,
             stems,
+            delivery,
             digest: String::new(),
             fingerprint: String::new(),
         })

@@ -1,0 +1,159 @@
+//! Delivery files (SPEC §10): post-fader stems that sum to the master,
+//! pre-fader stems byte for byte as before, FLAC and Broadcast WAV.
+
+use std::path::Path;
+
+use crate::util::{Song, read_wav, stderr, stemflow};
+
+/// Renders `manifest` (written to `dir/m.toml`) into `dir/out`; must succeed.
+fn render_ok(dir: &Path, manifest: &str) {
+    std::fs::write(dir.join("m.toml"), manifest).unwrap();
+    let o = stemflow(dir, &["render", "m.toml", "--out", "out", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// Σ of the song's stem files, sample by sample, in f64.
+fn stem_sum(song: &Path, stems: &[&str]) -> Vec<f64> {
+    let mut sum: Vec<f64> = Vec::new();
+    for name in stems {
+        let (_, s) = read_wav(&song.join(format!("stems/{name}.wav")));
+        sum.resize(s.len(), 0.0);
+        sum.iter_mut().zip(&s).for_each(|(a, v)| *a += *v as f64);
+    }
+    sum
+}
+
+/// Largest |Σ stems − master| over the song.
+fn residual(song: &Path, stems: &[&str]) -> f64 {
+    let (_, master) = read_wav(&song.join("master.wav"));
+    let sum = stem_sum(song, stems);
+    assert_eq!(sum.len(), master.len());
+    sum.iter()
+        .zip(&master)
+        .map(|(s, m)| (s - *m as f64).abs())
+        .fold(0.0, f64::max)
+}
+
+/// A short song of three busy stems with distinct gains (and pans).
+fn three_stems(id: &str, channels: u16, format: &str) -> Song {
+    Song::new(id)
+        .with(&format!(
+            "duration = 1.5\nchannels = {channels}\nformat = \"{format}\"\narchive = \"\""
+        ))
+        .stem("lead", "{ type = \"tone\", wave = \"saw\", freq = 330.0, amp = 0.7 }")
+        .with("gain = 0.6\npan = -0.4\neffects = [{ type = \"lowpass\", cutoff = 5000.0, order = 4 }]")
+        .stem("kit", "{ type = \"drums\", amp = 0.9, hats = true }")
+        .with("gain_db = -4.0\npan = 0.8")
+        .stem("hiss", "{ type = \"noise\", amp = 0.3 }")
+        .with("gain = 0.25")
+}
+
+#[test]
+fn post_fader_float_stems_sum_to_the_unclipped_master() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut manifest = String::new();
+    for (id, channels) in [("mono", 1), ("stereo", 2)] {
+        for (suffix, master) in [("", ""), ("-norm", "normalize_lufs = -24.0")] {
+            let song = three_stems(&format!("{id}{suffix}"), channels, "float")
+                .table("master")
+                .with(&format!("clip = \"none\"\n{master}"));
+            manifest.push_str(&song.to_string());
+        }
+    }
+    render_ok(tmp.path(), &manifest);
+    for id in ["mono", "mono-norm", "stereo", "stereo-norm"] {
+        let r = residual(&tmp.path().join("out").join(id), &["lead", "kit", "hiss"]);
+        assert!(r <= 1e-6, "{id}: Σ stems − master reaches {r:e}");
+    }
+    // The normalised song is louder than the plain one by the same gain in
+    // its stems and master: the stems were scaled, not left pre-normalisation.
+    let peak = |id: &str, f: &str| {
+        let (_, s) = read_wav(&tmp.path().join("out").join(id).join(f));
+        s.iter().fold(0f32, |a, v| a.max(v.abs())) as f64
+    };
+    let master_ratio = peak("stereo-norm", "master.wav") / peak("stereo", "master.wav");
+    let stem_ratio = peak("stereo-norm", "stems/kit.wav") / peak("stereo", "stems/kit.wav");
+    assert!(
+        (master_ratio - 1.0).abs() > 0.05,
+        "normalisation moved the level"
+    );
+    assert!((master_ratio / stem_ratio - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn a_post_fader_stem_is_the_source_times_gain_and_pan_law() {
+    let tmp = tempfile::tempdir().unwrap();
+    let song = Song::new("s")
+        .with("duration = 0.5\nchannels = 2\narchive = \"\"")
+        .stem("tone", "{ type = \"tone\", freq = 1000.0, amp = 0.5 }")
+        .with("gain = 0.8\npan = 0.5");
+    render_ok(tmp.path(), &song.to_string());
+    let (spec, s) = read_wav(&tmp.path().join("out/s/stems/tone.wav"));
+    assert_eq!(spec.channels, 2);
+    let theta = 1.5 * std::f64::consts::FRAC_PI_4;
+    let (gl, gr) = (0.8 * theta.cos(), 0.8 * theta.sin());
+    for (n, frame) in s.chunks_exact(2).enumerate() {
+        let x = 0.5 * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 48000.0).sin();
+        assert!((frame[0] as f64 - gl * x).abs() < 1e-6, "left at {n}");
+        assert!((frame[1] as f64 - gr * x).abs() < 1e-6, "right at {n}");
+    }
+}
+
+#[test]
+fn undithered_pcm24_stems_sum_to_the_master_within_one_lsb_per_stem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut manifest = String::new();
+    for (id, master) in [("plain", ""), ("norm", "normalize_lufs = -14.0")] {
+        let song = three_stems(id, 2, "pcm24")
+            .with("")
+            .table("master")
+            .with(&format!("clip = \"none\"\n{master}"));
+        manifest.push_str(&song.to_string().replacen(
+            "archive = \"\"",
+            "archive = \"\"\ndither = \"none\"",
+            1,
+        ));
+    }
+    render_ok(tmp.path(), &manifest);
+    let lsb = 1.0 / (1u32 << 23) as f64;
+    for id in ["plain", "norm"] {
+        let r = residual(&tmp.path().join("out").join(id), &["lead", "kit", "hiss"]);
+        assert!(r <= 4.0 * lsb, "{id}: {} LSB", r / lsb);
+    }
+}
+
+/// `every.toml` with `keys` added to its `[defaults]` and its fixture paths
+/// made absolute, so it renders from any folder.
+pub fn every_with(keys: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/golden/every.toml")).unwrap();
+    let fixtures = format!("{}/", root.join("fixtures").display());
+    text.replace("../../fixtures/", &fixtures).replacen(
+        "[defaults]\n",
+        &format!("[defaults]\n{keys}\n"),
+        1,
+    )
+}
+
+#[test]
+fn pre_fader_stems_and_masters_keep_the_bytes_of_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("m.toml"),
+        every_with("stem_files = \"pre-fader\"\nbwf = false"),
+    )
+    .unwrap();
+    let o = stemflow(
+        tmp.path(),
+        &["render", "m.toml", "--out", "every", "--quiet"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got: String = crate::golden::hash_lines(tmp.path())
+        .lines()
+        .filter(|l| l.ends_with(".wav"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let want = std::fs::read_to_string(root.join("tests/golden/prefader.sha256")).unwrap();
+    assert_eq!(got, want);
+}
