@@ -313,7 +313,8 @@ impl RenderCtx<'_> {
                 .iter()
                 .map(|s| (s.file.clone(), tmp.join(&s.file)))
                 .collect();
-            entries.push(("master.wav".into(), tmp.join("master.wav")));
+            let master_file = &outcome.master.file;
+            entries.push((master_file.clone(), tmp.join(master_file)));
             entries.push(("overview.svg".into(), overview_path.clone()));
             entries.push(("report.json".into(), report_path.clone()));
             let refs: Vec<(String, &Path)> = entries
@@ -325,7 +326,7 @@ impl RenderCtx<'_> {
             if !song.keep_files {
                 let stems = tmp.join("stems");
                 std::fs::remove_dir_all(&stems).map_err(io(&stems))?;
-                let master = tmp.join("master.wav");
+                let master = tmp.join(&outcome.master.file);
                 std::fs::remove_file(&master).map_err(io(&master))?;
             }
         }

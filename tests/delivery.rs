@@ -157,3 +157,143 @@ fn pre_fader_stems_and_masters_keep_the_bytes_of_before() {
     let want = std::fs::read_to_string(root.join("tests/golden/prefader.sha256")).unwrap();
     assert_eq!(got, want);
 }
+
+/// A FLAC file decoded by symphonia (through the crate's file source, the
+/// decoder `render` reads inputs with), as f32 full-scale samples.
+fn decode_with_symphonia(path: &Path, rate: u32, channels: u16) -> Vec<f32> {
+    let mut src = stemflow::source::open_file(path, rate, channels).unwrap();
+    let mut block = stemflow::types::Block::new(channels, 4096);
+    let mut out = Vec::new();
+    while src.read(&mut block).unwrap() > 0 {
+        out.extend_from_slice(block.samples());
+    }
+    out
+}
+
+/// `flac -d` (the reference decoder) to a WAV, then read with hound;
+/// `None` where the flac tool is not installed.
+fn decode_with_flac_tool(path: &Path) -> Option<Vec<f32>> {
+    let wav = path.with_extension("decoded.wav");
+    let o = std::process::Command::new("flac")
+        .args(["-d", "-s", "-f", "-o"])
+        .arg(&wav)
+        .arg(path)
+        .output()
+        .ok()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = std::process::Command::new("flac")
+        .arg("-t")
+        .arg("-s")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(t.success(), "flac -t {}", path.display());
+    Some(read_wav(&wav).1)
+}
+
+#[test]
+fn flac_files_decode_to_exactly_the_samples_of_the_wav_render() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut manifest = String::new();
+    for codec in ["wav", "flac"] {
+        for (id, channels, format, master) in [
+            ("st16", 2, "pcm16", ""),
+            (
+                "mono24",
+                1,
+                "pcm24",
+                "normalize_lufs = -18.0\nlimit_true_peak_db = -1.0",
+            ),
+        ] {
+            // Same seed and stem names: the same dither in both codecs.
+            let song = three_stems(&format!("{id}-{codec}"), channels, format)
+                .table("master")
+                .with(master);
+            let keys = format!("codec = \"{codec}\"");
+            manifest.push_str(&song.to_string().replacen("archive = \"\"", &keys, 1));
+        }
+    }
+    render_ok(tmp.path(), &manifest);
+    let out = tmp.path().join("out");
+    for (id, channels) in [("st16", 2u16), ("mono24", 1)] {
+        for file in ["master", "stems/lead", "stems/kit", "stems/hiss"] {
+            let (_, wav) = read_wav(&out.join(format!("{id}-wav/{file}.wav")));
+            let flac = out.join(format!("{id}-flac/{file}.flac"));
+            assert_eq!(&std::fs::read(&flac).unwrap()[..4], b"fLaC");
+            let decoded = decode_with_symphonia(&flac, 48000, channels);
+            assert!(
+                decoded == wav,
+                "{id} {file}: symphonia decodes other samples"
+            );
+            if let Some(reference) = decode_with_flac_tool(&flac) {
+                assert!(
+                    reference == wav,
+                    "{id} {file}: flac -d decodes other samples"
+                );
+            }
+        }
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("{id}-flac/report.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["master"]["file"], "master.flac");
+        assert_eq!(report["stems"][0]["file"], "stems/lead.flac");
+        let zip = std::fs::File::open(out.join(format!("{id}-flac/{id}-flac.zip"))).unwrap();
+        let zip = zip::ZipArchive::new(zip).unwrap();
+        let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "master.flac",
+                "overview.svg",
+                "report.json",
+                "stems/hiss.flac",
+                "stems/kit.flac",
+                "stems/lead.flac"
+            ]
+        );
+    }
+}
+
+#[test]
+fn float_flac_is_a_manifest_error_and_align_never_writes_riff_as_flac() {
+    let tmp = tempfile::tempdir().unwrap();
+    let song = three_stems("f", 1, "float").to_string();
+    let song = song.replacen("archive = \"\"", "codec = \"flac\"", 1);
+    std::fs::write(tmp.path().join("m.toml"), song).unwrap();
+    let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`codec`"), "{}", stderr(&o));
+    assert!(!tmp.path().join("out/f").exists());
+
+    let input = tmp.path().join("in.wav");
+    let tone: Vec<f32> = (0..4800).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+    crate::util::write_float_wav(&input, 48000, 1, &tone);
+    let o = stemflow(
+        tmp.path(),
+        &["align", "in.wav", "out.flac", "--duration", "0.2"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pcm16"), "{}", stderr(&o));
+    assert!(!tmp.path().join("out.flac").exists());
+    let args = [
+        "align",
+        "in.wav",
+        "out.flac",
+        "--duration",
+        "0.2",
+        "--format",
+        "pcm16",
+    ];
+    let o = stemflow(tmp.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let flac = tmp.path().join("out.flac");
+    assert_eq!(&std::fs::read(&flac).unwrap()[..4], b"fLaC");
+    let decoded = decode_with_symphonia(&flac, 48000, 1);
+    assert_eq!(decoded.len(), 9600);
+    let lsb = 1.0 / 32768.0;
+    for (d, t) in decoded.iter().zip(&tone) {
+        assert!((d - t).abs() <= 1.5 * lsb);
+    }
+}

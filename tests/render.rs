@@ -127,6 +127,23 @@ normalize_lufs = -23.0
 [[songs.stems]]
 name = "pad"
 source = { type = "tone", freq = 330.0, amp = 0.2 }
+
+[[songs]]
+id = "flac"
+bpm = 120
+duration = 1.0
+channels = 2
+format = "pcm24"
+codec = "flac"
+archive = ""
+
+[songs.master]
+normalize_lufs = -20.0
+
+[[songs.stems]]
+name = "lead"
+source = { type = "tone", wave = "saw", freq = 220.0, amp = 0.5 }
+pan = -0.3
 "#;
 
 fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> std::process::Output {
@@ -159,7 +176,8 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
         "{names:?}"
     );
     assert!(names.contains(&"stereo24/stereo24.zip".to_string()));
-    // Five songs: up to 5 jobs each song runs on one thread (its stems
+    assert!(names.contains(&"flac/stems/lead.flac".to_string()));
+    // Six songs: up to 6 jobs each song runs on one thread (its stems
     // taking turns); with 16, every stem of a song gets its own thread.
     for (i, (block, jobs)) in [("1", "3"), ("64", "16"), ("1000", "1"), ("4096", "2")]
         .iter()

@@ -2,7 +2,66 @@
 //! shares, and what the filesystem can tell about free space. Nothing here
 //! knows about songs or stems.
 
+pub mod flac;
+pub mod pcm;
 pub mod wav;
+
+use std::path::Path;
+
+use crate::error::StageError;
+use crate::plan::{Codec, Dither};
+use crate::types::{Block, StreamSpec};
+
+/// An audio file being written, in the song's codec.
+pub enum AudioOut {
+    Wav(wav::WavOut),
+    /// Boxed: the encoder's state is large beside a WAV writer's.
+    Flac(Box<flac::FlacOut>),
+}
+
+impl AudioOut {
+    /// Creates `path` for a stream of `spec` in `codec`; `dither_key`
+    /// seeds the dither of integer formats.
+    pub fn create(
+        path: &Path,
+        codec: Codec,
+        spec: StreamSpec,
+        dither: Dither,
+        dither_key: u64,
+    ) -> Result<AudioOut, StageError> {
+        Ok(match codec {
+            Codec::Wav => AudioOut::Wav(wav::WavOut::create(path, spec, dither, dither_key)?),
+            Codec::Flac => AudioOut::Flac(Box::new(flac::FlacOut::create(
+                path, spec, dither, dither_key,
+            )?)),
+        })
+    }
+
+    /// Appends a block.
+    pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
+        match self {
+            AudioOut::Wav(w) => w.write(block),
+            AudioOut::Flac(f) => f.write(block),
+        }
+    }
+
+    /// Completes the file.
+    pub fn finish(self) -> Result<(), StageError> {
+        match self {
+            AudioOut::Wav(w) => w.finish(),
+            AudioOut::Flac(f) => f.finish(),
+        }
+    }
+}
+
+/// The header of a file stemflow wrote: FLAC by its `.flac` name, else
+/// WAV or RF64.
+pub fn read_header(path: &Path) -> Result<wav::WavHeader, StageError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("flac") => flac::read_header(path),
+        _ => wav::read_header(path),
+    }
+}
 
 /// Bytes free for an unprivileged writer on the filesystem holding `path`;
 /// `None` where the platform cannot tell (the caller then skips its check).

@@ -12,9 +12,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::pcm::Quantiser;
 use crate::error::StageError;
 use crate::plan::Dither;
-use crate::seed::uniform;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 
 /// Sizes above this do not fit a RIFF header's 32-bit fields.
@@ -52,9 +52,9 @@ pub struct WavOut {
     path: PathBuf,
     file: File,
     spec: StreamSpec,
-    /// Dither stream key, `None` when not dithering.
-    dither: Option<u64>,
-    /// Samples written so far (the dither counter).
+    /// Float to integer PCM, `None` for float files.
+    quantiser: Option<Quantiser>,
+    /// Samples written so far.
     written: u64,
     /// Encoded bytes not yet written: blocks are encoded straight into it
     /// and it goes to the kernel whenever it holds WRITE_BUFFER bytes.
@@ -101,8 +101,8 @@ impl WavOut {
             path: path.to_path_buf(),
             file,
             spec,
-            dither: (spec.format != SampleFormat::Float && dither == Dither::Tpdf)
-                .then_some(dither_key),
+            quantiser: (spec.format != SampleFormat::Float)
+                .then(|| Quantiser::new(spec.format, dither, dither_key)),
             written: 0,
             bytes: h,
             data_start,
@@ -112,21 +112,13 @@ impl WavOut {
 
     /// Appends a block.
     pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
-        match self.spec.format {
-            SampleFormat::Float => extend_le_bytes(&mut self.bytes, block.samples()),
-            format => {
-                let bits = format.bits();
-                let scale = (1i64 << (bits - 1)) as f64;
-                let (lo, hi) = (-scale, scale - 1.0);
-                for (k, v) in block.samples().iter().enumerate() {
-                    let n = self.written + k as u64;
-                    let d = self.dither.map_or(0.0, |key| {
-                        // Sum of two uniforms in [-½, ½) LSB: triangular, ±1 LSB.
-                        0.5 * (uniform(key, 2 * n) + uniform(key, 2 * n + 1))
-                    });
-                    let q = (*v as f64 * scale + d).round().clamp(lo, hi) as i32;
-                    let le = q.to_le_bytes();
-                    self.bytes.extend_from_slice(&le[..bits as usize / 8]);
+        match self.quantiser.as_mut() {
+            None => extend_le_bytes(&mut self.bytes, block.samples()),
+            Some(q) => {
+                let bytes = self.spec.format.bits() as usize / 8;
+                for v in block.samples() {
+                    let le = q.next(*v).to_le_bytes();
+                    self.bytes.extend_from_slice(&le[..bytes]);
                 }
             }
         }

@@ -64,8 +64,8 @@ pub struct SongOutcome {
     pub stem_envelopes: Vec<Envelope>,
 }
 
-/// Renders `song` into `dir` (which must exist): `stems/<name>.wav` and
-/// `master.wav`. `interrupt` stops it early; `progress` is told the master
+/// Renders `song` into `dir` (which must exist): `stems/<name>.<ext>` and
+/// `master.<ext>` (`wav` or `flac`). `interrupt` stops it early; `progress` is told the master
 /// frames written so far.
 pub fn render_song(
     song: &SongPlan,
@@ -144,7 +144,7 @@ fn outcome(
                 align,
                 levels,
                 loudness,
-                file: format!("stems/{}.wav", stem.name),
+                file: format!("stems/{}", stem::stem_file_name(song, &stem.name)),
             };
             (outcome, envelope)
         })

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::align::{AlignInfo, AlignSettings, Aligner, Grid};
 use crate::effects::{EffectChain, Processor};
 use crate::error::{AtStage, SongError, Stage, StageError, StageFailure};
-use crate::io::wav::{FloatReader, WavOut};
+use crate::io::AudioOut;
+use crate::io::wav::FloatReader;
 use crate::mix::Fader;
-use crate::plan::{SongPlan, StemFiles, StemPlan};
+use crate::plan::{Codec, SongPlan, StemFiles, StemPlan};
 use crate::seed::stem_key;
 use crate::source;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
@@ -31,7 +32,7 @@ pub(super) struct StemWorker {
     /// Gain and pan, for post-fader stem files.
     fader: Option<Fader>,
     meters: Meters,
-    writer: WavOut,
+    writer: AudioOut,
     path: PathBuf,
     /// What the file holds: the song's format, or float for a stem staged
     /// until the normalisation gain is known.
@@ -76,17 +77,18 @@ impl StemWorker {
         let effects =
             EffectChain::new(&stem.effects, spec.sample_rate, spec.channels).at(Stage::Effects)?;
         let post = song.delivery.stem_files == StemFiles::PostFader;
-        let (path, file_spec) = if staged(song) {
+        let (path, codec, file_spec) = if staged(song) {
             let float = StreamSpec {
                 format: SampleFormat::Float,
                 ..spec
             };
-            (staged_path(dir, &stem.name), float)
+            (staged_path(dir, &stem.name), Codec::Wav, float)
         } else {
-            (dir.join(format!("{}.wav", stem.name)), spec)
+            (stem_path(song, dir, &stem.name), song.delivery.codec, spec)
         };
         let key = stem_key(song.seed, &stem.name);
-        let writer = WavOut::create(&path, file_spec, song.dither, key).at(Stage::Write)?;
+        let writer =
+            AudioOut::create(&path, codec, file_spec, song.dither, key).at(Stage::Write)?;
         Ok(StemWorker {
             name: stem.name.clone(),
             spec,
@@ -143,6 +145,16 @@ impl StemWorker {
     }
 }
 
+/// Stem `name`'s file in `dir` (the song's `stems`), named for the codec.
+fn stem_path(song: &SongPlan, dir: &Path, name: &str) -> PathBuf {
+    dir.join(stem_file_name(song, name))
+}
+
+/// Stem `name`'s file name: `<name>.<codec extension>`.
+pub(super) fn stem_file_name(song: &SongPlan, name: &str) -> String {
+    format!("{name}.{}", song.delivery.codec.extension())
+}
+
 /// The staged float file of stem `name` (`dir` is the song's `stems`).
 fn staged_path(dir: &Path, name: &str) -> PathBuf {
     dir.with_file_name(STAGED_DIR).join(format!("{name}.wav"))
@@ -162,10 +174,11 @@ pub(super) fn restage(
     let (spec, target) = (song.spec, song.target_frames());
     let stems = dir.join("stems");
     let staged = staged_path(&stems, &stem.name);
-    let path = stems.join(format!("{}.wav", stem.name));
+    let path = stem_path(song, &stems, &stem.name);
     let mut reader = FloatReader::open(&staged).at(Stage::Write)?;
     let key = stem_key(song.seed, &stem.name);
-    let mut writer = WavOut::create(&path, spec, song.dither, key).at(Stage::Write)?;
+    let codec = song.delivery.codec;
+    let mut writer = AudioOut::create(&path, codec, spec, song.dither, key).at(Stage::Write)?;
     let mut meters = Meters::new(spec, target);
     let mut block = Block::new(spec.channels, block_size);
     let mut gain = crate::effects::Gain(gain);

@@ -92,10 +92,10 @@ pub fn check_master(
     Ok(())
 }
 
-/// Re-reads a written WAV's (or RF64's) header and checks it describes
-/// `spec` and `frames` exactly.
+/// Re-reads a written WAV's (RF64's, FLAC's) header and checks it
+/// describes `spec` and `frames` exactly.
 pub fn check_header(path: &Path, spec: StreamSpec, frames: Frames) -> Result<(), StageError> {
-    let h = crate::io::wav::read_header(path)?;
+    let h = crate::io::read_header(path)?;
     let mismatch = |what: &str, got: String, want: String| StageError::Check {
         check: "header",
         detail: format!("{}: {what} is {got}, expected {want}", path.display()),
