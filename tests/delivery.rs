@@ -297,3 +297,119 @@ fn float_flac_is_a_manifest_error_and_align_never_writes_riff_as_flac() {
         assert!((d - t).abs() <= 1.5 * lsb);
     }
 }
+
+/// The body of a RIFF/RF64 file's chunk `id`, found by walking the chunks.
+fn riff_chunk(bytes: &[u8], id: &[u8; 4]) -> Option<Vec<u8>> {
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if &bytes[at..at + 4] == id {
+            return Some(bytes[at + 8..at + 8 + len].to_vec());
+        }
+        if &bytes[at..at + 4] == b"data" {
+            return None;
+        }
+        at += 8 + len + len % 2;
+    }
+    None
+}
+
+/// A fixed-width text field, up to its first NUL.
+fn text(field: &[u8]) -> String {
+    let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
+    String::from_utf8(field[..end].to_vec()).unwrap()
+}
+
+/// Checks `file`'s bext chunk field by field against EBU Tech 3285 v2 and
+/// the figures the report gives for it (`figures`).
+fn check_bext(file: &Path, description: &str, date: &str, time: &str, figures: &serde_json::Value) {
+    let body = riff_chunk(&std::fs::read(file).unwrap(), b"bext").expect("a bext chunk");
+    // Layout from the standard: Description 256, Originator 32,
+    // OriginatorReference 32, OriginationDate 10, OriginationTime 8,
+    // TimeReferenceLow/High 4+4, Version 2, UMID 64, then five loudness
+    // WORDs, Reserved 180, CodingHistory.
+    let fields = [256, 32, 32, 10, 8, 4, 4, 2, 64, 2, 2, 2, 2, 2, 180];
+    let mut offsets = vec![0usize];
+    for len in fields {
+        offsets.push(offsets.last().unwrap() + len);
+    }
+    assert!(
+        body.len() >= offsets[15],
+        "bext body of {} bytes",
+        body.len()
+    );
+    let field = |i: usize| &body[offsets[i]..offsets[i + 1]];
+    assert_eq!(text(field(0)), description);
+    assert_eq!(text(field(1)), "stemflow");
+    assert_eq!(text(field(3)), date);
+    assert_eq!(text(field(4)), time);
+    assert_eq!(field(5), [0; 4]);
+    assert_eq!(field(6), [0; 4]);
+    assert_eq!(u16::from_le_bytes(field(7).try_into().unwrap()), 2);
+    let keys = [
+        "lufs",
+        "loudness_range",
+        "true_peak_db",
+        "max_momentary",
+        "max_short_term",
+    ];
+    for (k, key) in keys.iter().enumerate() {
+        let got = i16::from_le_bytes(field(9 + k).try_into().unwrap());
+        let want = match figures[key].as_f64() {
+            Some(v) => (v * 100.0).round() as i16,
+            None => 0x7FFF,
+        };
+        assert_eq!(got, want, "{}: {key}", file.display());
+    }
+    assert!(figures["max_momentary"].as_f64().is_some(), "reported");
+}
+
+#[test]
+fn every_wav_carries_a_bext_chunk_with_its_measured_loudness() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = three_stems("plain", 2, "pcm24").to_string();
+    let dated = three_stems("dated", 1, "float")
+        .table("master")
+        .with("normalize_lufs = -20.0\nlimit_true_peak_db = -1.0")
+        .to_string()
+        .replacen("archive = \"\"", "date = \"2024-06-30 12:34:56\"", 1);
+    let off =
+        three_stems("off", 1, "float")
+            .to_string()
+            .replacen("archive = \"\"", "bwf = false", 1);
+    render_ok(tmp.path(), &format!("{plain}{dated}{off}"));
+    let out = tmp.path().join("out");
+    for (id, date, time) in [
+        ("plain", "1980-01-01", "00:00:00"),
+        ("dated", "2024-06-30", "12:34:56"),
+    ] {
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(id).join("report.json")).unwrap(),
+        )
+        .unwrap();
+        let master = out.join(id).join("master.wav");
+        check_bext(
+            &master,
+            &format!("song {id}: master"),
+            date,
+            time,
+            &report["master"],
+        );
+        for (k, stem) in ["lead", "kit", "hiss"].iter().enumerate() {
+            let file = out.join(id).join(format!("stems/{stem}.wav"));
+            let what = format!("song {id}: stem {stem}");
+            check_bext(&file, &what, date, time, &report["stems"][k]);
+            // An independent reader still reads the file.
+            let frames = read_wav(&file).1.len();
+            assert_eq!(
+                frames,
+                report["target_frames"].as_u64().unwrap() as usize
+                    * if id == "plain" { 2 } else { 1 }
+            );
+        }
+    }
+    for file in ["master.wav", "stems/lead.wav"] {
+        let bytes = std::fs::read(out.join("off").join(file)).unwrap();
+        assert_eq!(riff_chunk(&bytes, b"bext"), None, "bwf = false: {file}");
+    }
+}

@@ -2,6 +2,7 @@
 //! shares, and what the filesystem can tell about free space. Nothing here
 //! knows about songs or stems.
 
+pub mod bext;
 pub mod flac;
 pub mod pcm;
 pub mod wav;
@@ -21,17 +22,22 @@ pub enum AudioOut {
 
 impl AudioOut {
     /// Creates `path` for a stream of `spec` in `codec`; `dither_key`
-    /// seeds the dither of integer formats.
+    /// seeds the dither of integer formats. A WAV carries `bext` if given.
     pub fn create(
         path: &Path,
         codec: Codec,
         spec: StreamSpec,
-        dither: Dither,
-        dither_key: u64,
+        (dither, dither_key): (Dither, u64),
+        bext: Option<&bext::Bext>,
     ) -> Result<AudioOut, StageError> {
-        Ok(match codec {
-            Codec::Wav => AudioOut::Wav(wav::WavOut::create(path, spec, dither, dither_key)?),
-            Codec::Flac => AudioOut::Flac(Box::new(flac::FlacOut::create(
+        Ok(match (codec, bext) {
+            (Codec::Wav, None) => {
+                AudioOut::Wav(wav::WavOut::create(path, spec, dither, dither_key)?)
+            }
+            (Codec::Wav, Some(b)) => {
+                AudioOut::Wav(wav::WavOut::create_bwf(path, spec, dither, dither_key, b)?)
+            }
+            (Codec::Flac, _) => AudioOut::Flac(Box::new(flac::FlacOut::create(
                 path, spec, dither, dither_key,
             )?)),
         })
@@ -42,6 +48,13 @@ impl AudioOut {
         match self {
             AudioOut::Wav(w) => w.write(block),
             AudioOut::Flac(f) => f.write(block),
+        }
+    }
+
+    /// The loudness a WAV's `bext` chunk will carry.
+    pub fn set_loudness(&mut self, loudness: bext::BextLoudness) {
+        if let AudioOut::Wav(w) = self {
+            w.set_loudness(loudness);
         }
     }
 

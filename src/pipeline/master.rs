@@ -17,7 +17,7 @@ use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::envelope::Envelope;
 use crate::verify::{self, Levels, Loudness};
 
-use super::meters::Meters;
+use super::meters::{Meters, bext, bext_loudness};
 
 /// Names the master's dither seed (whatever its codec, so a FLAC master
 /// holds the WAV master's samples).
@@ -86,8 +86,12 @@ impl MixStage {
             (dir.join(master_name(song)), codec, spec, clip, limits)
         };
         let key = stem_key(song.seed, MASTER_FILE);
-        let writer =
-            AudioOut::create(&path, codec, file_spec, song.dither, key).at(Stage::Write)?;
+        let bext = match two_pass(song) {
+            true => None,
+            false => bext(song, "master"),
+        };
+        let writer = AudioOut::create(&path, codec, file_spec, (song.dither, key), bext.as_ref())
+            .at(Stage::Write)?;
         // Post-fader stems arrive with their gain and pan applied.
         let post = song.delivery.stem_files == StemFiles::PostFader;
         let gains = song
@@ -145,7 +149,9 @@ impl MixStage {
     pub(super) fn finish(self) -> Result<MasterOutcome, StageFailure> {
         let channels = self.channels();
         check(&self.meters, channels, self.target, self.limits.as_ref()).at(Stage::Verify)?;
-        self.writer.finish().at(Stage::Write)?;
+        let mut writer = self.writer;
+        writer.set_loudness(bext_loudness(&self.meters.loudness.loudness()));
+        writer.finish().at(Stage::Write)?;
         Ok(measured(self.meters, self.name))
     }
 }
@@ -189,8 +195,10 @@ fn second_pass(
     let mut bus = CompensatedBus::new(bus, target);
     let mut reader = FloatReader::open(pre).at(Stage::Mix)?;
     let key = stem_key(song.seed, MASTER_FILE);
+    let bext = bext(song, "master");
+    let codec = song.delivery.codec;
     let mut writer =
-        AudioOut::create(out, song.delivery.codec, spec, song.dither, key).at(Stage::Write)?;
+        AudioOut::create(out, codec, spec, (song.dither, key), bext.as_ref()).at(Stage::Write)?;
     let mut meters = Meters::new(spec, target);
     let mut block = Block::new(spec.channels, block_size);
     while !bus.done() {
@@ -206,6 +214,7 @@ fn second_pass(
         meters.update(&block);
         writer.write(&block).at(Stage::Write)?;
     }
+    writer.set_loudness(bext_loudness(&meters.loudness.loudness()));
     writer.finish().at(Stage::Write)?;
     check(&meters, spec.channels, target, Some(&song.verify)).at(Stage::Verify)?;
     Ok(measured(meters, master_name(song)))

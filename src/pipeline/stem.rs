@@ -17,7 +17,7 @@ use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::envelope::Envelope;
 use crate::verify::{self, Levels, Loudness};
 
-use super::meters::Meters;
+use super::meters::{Meters, bext, bext_loudness};
 
 /// A finished stem's levels, loudness and envelope.
 pub(super) type StemFigures = (Levels, Loudness, Envelope);
@@ -77,18 +77,24 @@ impl StemWorker {
         let effects =
             EffectChain::new(&stem.effects, spec.sample_rate, spec.channels).at(Stage::Effects)?;
         let post = song.delivery.stem_files == StemFiles::PostFader;
-        let (path, codec, file_spec) = if staged(song) {
+        let (path, codec, file_spec, bext) = if staged(song) {
             let float = StreamSpec {
                 format: SampleFormat::Float,
                 ..spec
             };
-            (staged_path(dir, &stem.name), Codec::Wav, float)
+            (staged_path(dir, &stem.name), Codec::Wav, float, None)
         } else {
-            (stem_path(song, dir, &stem.name), song.delivery.codec, spec)
+            let (path, codec) = (stem_path(song, dir, &stem.name), song.delivery.codec);
+            (
+                path,
+                codec,
+                spec,
+                bext(song, &format!("stem {}", stem.name)),
+            )
         };
         let key = stem_key(song.seed, &stem.name);
-        let writer =
-            AudioOut::create(&path, codec, file_spec, song.dither, key).at(Stage::Write)?;
+        let writer = AudioOut::create(&path, codec, file_spec, (song.dither, key), bext.as_ref())
+            .at(Stage::Write)?;
         Ok(StemWorker {
             name: stem.name.clone(),
             spec,
@@ -139,7 +145,9 @@ impl StemWorker {
             envelope,
         } = self.meters;
         stats.check_frames(self.target).at(Stage::Verify)?;
-        self.writer.finish().at(Stage::Write)?;
+        let mut writer = self.writer;
+        writer.set_loudness(bext_loudness(&loudness.loudness()));
+        writer.finish().at(Stage::Write)?;
         verify::check_header(&self.path, self.file_spec, self.target).at(Stage::Verify)?;
         Ok((stats.summary(), loudness.loudness(), envelope))
     }
@@ -177,8 +185,12 @@ pub(super) fn restage(
     let path = stem_path(song, &stems, &stem.name);
     let mut reader = FloatReader::open(&staged).at(Stage::Write)?;
     let key = stem_key(song.seed, &stem.name);
-    let codec = song.delivery.codec;
-    let mut writer = AudioOut::create(&path, codec, spec, song.dither, key).at(Stage::Write)?;
+    let (codec, bext) = (
+        song.delivery.codec,
+        bext(song, &format!("stem {}", stem.name)),
+    );
+    let mut writer =
+        AudioOut::create(&path, codec, spec, (song.dither, key), bext.as_ref()).at(Stage::Write)?;
     let mut meters = Meters::new(spec, target);
     let mut block = Block::new(spec.channels, block_size);
     let mut gain = crate::effects::Gain(gain);
@@ -196,6 +208,7 @@ pub(super) fn restage(
         writer.write(&block).at(Stage::Write)?;
         left -= block.frames() as u64;
     }
+    writer.set_loudness(bext_loudness(&meters.loudness.loudness()));
     writer.finish().at(Stage::Write)?;
     let _ = std::fs::remove_file(&staged);
     verify::check_header(&path, spec, target).at(Stage::Verify)?;

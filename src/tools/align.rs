@@ -122,7 +122,7 @@ fn write_aligned(
     codec: Codec,
 ) -> Result<(), StageError> {
     let key = crate::seed::stem_key(1, "align");
-    let mut writer = AudioOut::create(tmp, codec, spec, Dither::Tpdf, key)?;
+    let mut writer = AudioOut::create(tmp, codec, spec, (Dither::Tpdf, key), None)?;
     let mut block = Block::new(spec.channels, BLOCK_SIZE);
     while aligner.read(&mut block)? > 0 {
         writer.write(&block)?;

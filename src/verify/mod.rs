@@ -30,6 +30,10 @@ pub struct Loudness {
     pub loudness_range: Option<f64>,
     /// Highest true peak over all channels, dBTP.
     pub true_peak_db: Option<f64>,
+    /// Highest momentary (400 ms) loudness, LUFS.
+    pub max_momentary: Option<f64>,
+    /// Highest short-term (3 s) loudness, LUFS.
+    pub max_short_term: Option<f64>,
 }
 
 /// dBFS of a linear level; `None` for silence (−∞ has no JSON form).
