@@ -413,3 +413,82 @@ fn every_wav_carries_a_bext_chunk_with_its_measured_loudness() {
         assert_eq!(riff_chunk(&bytes, b"bext"), None, "bwf = false: {file}");
     }
 }
+
+/// `stemflow verify` on `file` with `extra` arguments.
+fn verify(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["verify", "tone.wav"];
+    args.extend_from_slice(extra);
+    stemflow(dir, &args)
+}
+
+#[test]
+fn verify_measures_loudness_and_checks_its_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 6 s of a 997 Hz tone whose level steps up halfway, in stereo.
+    let samples: Vec<f32> = (0..6 * 48000)
+        .flat_map(|n| {
+            let amp = if n < 3 * 48000 { 0.05 } else { 0.2 };
+            let v = (amp * (2.0 * std::f64::consts::PI * 997.0 * n as f64 / 48000.0).sin()) as f32;
+            [v, 0.5 * v]
+        })
+        .collect();
+    crate::util::write_float_wav(&tmp.path().join("tone.wav"), 48000, 2, &samples);
+    let mut reference = ebur128::EbuR128::new(
+        2,
+        48000,
+        ebur128::Mode::I | ebur128::Mode::LRA | ebur128::Mode::TRUE_PEAK,
+    )
+    .unwrap();
+    reference.add_frames_f32(&samples).unwrap();
+    let lufs = reference.loudness_global().unwrap();
+    let lra = reference.loudness_range().unwrap();
+    let tp = 20.0
+        * reference
+            .true_peak(0)
+            .unwrap()
+            .max(reference.true_peak(1).unwrap())
+            .log10();
+
+    let o = verify(tmp.path(), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        (r["lufs"].as_f64().unwrap() - lufs).abs() < 0.02,
+        "{r} vs {lufs}"
+    );
+    // Six seconds give only four short-term blocks: 0.1 LU is tight enough.
+    assert!(
+        (r["loudness_range"].as_f64().unwrap() - lra).abs() < 0.1,
+        "{r} vs {lra}"
+    );
+    assert!(
+        (r["true_peak_db"].as_f64().unwrap() - tp).abs() < 0.02,
+        "{r} vs {tp}"
+    );
+
+    let o = verify(tmp.path(), &[]);
+    let line = crate::util::stdout(&o);
+    let shown = format!("{:.2} LUFS", r["lufs"].as_f64().unwrap());
+    assert!(line.contains(&shown), "{line}");
+    assert!(line.contains("LRA") && line.contains("dBTP"), "{line}");
+
+    let near = format!("{:.1}", lufs + 0.5);
+    let o = verify(
+        tmp.path(),
+        &["--target-lufs", &near, "--max-true-peak", "0"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let far = format!("{:.1}", lufs + 3.0);
+    let o = verify(tmp.path(), &["--target-lufs", &far]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("LUFS"), "{}", stderr(&o));
+    let o = verify(
+        tmp.path(),
+        &["--target-lufs", &far, "--lufs-tolerance", "3.5"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let below = format!("{:.1}", tp - 1.0);
+    let o = verify(tmp.path(), &["--max-true-peak", &below, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("dBTP"), "{}", stderr(&o));
+}
