@@ -188,7 +188,7 @@ impl Validator<'_> {
                 "must be a plain file name inside the song folder",
             ));
         }
-        if matches!(a, "master.wav" | "report.json" | "stems") {
+        if matches!(a, "master.wav" | "master.flac" | "report.json" | "stems") {
             return Err(self.err(
                 at,
                 Some("archive"),
