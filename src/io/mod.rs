@@ -1,6 +1,7 @@
-//! Files below the pipeline: the WAV/RF64 writer and reader every stage
-//! shares, and what the filesystem can tell about free space. Nothing here
-//! knows about songs or stems.
+//! Files below the pipeline: the WAV/RF64 writer (with its Broadcast WAV
+//! `bext` chunk) and reader, the FLAC writer, the PCM quantiser both
+//! writers share so they hold the same integers, and what the filesystem
+//! can tell about free space. Nothing here knows about songs or stems.
 
 pub mod bext;
 pub mod flac;
