@@ -19,7 +19,7 @@
 //! | command line | [`cli`], [`tools`] | subcommands, exit codes; the single-file `verify` and `align` |
 //!
 //! Shared below every stage: [`types`] (frames, blocks, stream specs),
-//! [`error`], [`io`] (WAV/RF64 files), [`seed`] (seeded hashing),
+//! [`error`], [`io`] (WAV/RF64/BWF and FLAC files), [`seed`] (seeded hashing),
 //! [`cpu`] (the SIMD level, chosen once) and [`progress`] (bars).
 
 pub mod align;

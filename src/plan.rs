@@ -41,6 +41,8 @@ pub struct SongPlan {
     pub reference: Option<ReferencePlan>,
     pub timing: Timing,
     pub stems: Vec<StemPlan>,
+    /// What the delivered files are: stem tap point, codec, BWF metadata.
+    pub delivery: DeliveryPlan,
     /// A stable digest of everything above: a rerun with the same digest
     /// produces the same bytes.
     pub digest: String,
@@ -337,4 +339,59 @@ pub enum Dither {
 pub enum Compression {
     Stored,
     Deflate,
+}
+
+/// Where a stem's file taps its chain (SPEC §10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StemFiles {
+    /// After gain and pan (and the master's normalisation gain): the stem
+    /// files sum to the master before its limiter and clip.
+    PostFader,
+    /// Before gain and pan: the stem as its chain made it.
+    PreFader,
+}
+
+/// Container and codec of the written audio files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    Wav,
+    /// Lossless; integer PCM only.
+    Flac,
+}
+
+impl Codec {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::Wav => "wav",
+            Codec::Flac => "flac",
+        }
+    }
+}
+
+/// How a song's files are delivered (SPEC §10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryPlan {
+    pub stem_files: StemFiles,
+    pub codec: Codec,
+    /// Whether WAVs carry a `bext` chunk.
+    pub bwf: bool,
+    /// Origination date `yyyy-mm-dd` of the `bext` chunk.
+    pub date: String,
+    /// Origination time `hh:mm:ss` of the `bext` chunk.
+    pub time: String,
+}
+
+impl Default for DeliveryPlan {
+    fn default() -> DeliveryPlan {
+        DeliveryPlan {
+            stem_files: StemFiles::PostFader,
+            codec: Codec::Wav,
+            bwf: true,
+            date: "1980-01-01".into(),
+            time: "00:00:00".into(),
+        }
+    }
 }

@@ -156,8 +156,10 @@ fn channels_are_mapped_both_ways() {
     let to_mono = Song::new("to-mono")
         .with("duration = 0.1\narchive = \"\"")
         .file_stem("s", "st.wav");
+    // Pre-fader: the mapped stem itself (post-fader would pan it, centre
+    // being cos(π/4) on each side).
     let to_stereo = Song::new("to-stereo")
-        .with("duration = 0.1\nchannels = 2\narchive = \"\"")
+        .with("duration = 0.1\nchannels = 2\narchive = \"\"\nstem_files = \"pre-fader\"")
         .file_stem("s", "mo.wav");
     std::fs::write(tmp.path().join("m.toml"), format!("{to_mono}{to_stereo}")).unwrap();
     let o = stemflow(tmp.path(), &["render", "m.toml", "--out", "out", "--quiet"]);

@@ -40,7 +40,7 @@ fn demo_and_every_option_render_to_the_golden_bytes() {
 
 /// `sha256  ./path` for every file under `dir` but `summary.json` (it holds
 /// wall-clock times), sorted by path as a string, as `hashes.sh` prints them.
-fn hash_lines(dir: &Path) -> String {
+pub fn hash_lines(dir: &Path) -> String {
     let mut rows: Vec<(String, String)> = files(dir)
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n != "summary.json"))

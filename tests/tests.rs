@@ -10,6 +10,7 @@ mod arrange;
 mod bad_inputs;
 mod batch;
 mod cli;
+mod delivery;
 mod files;
 mod golden;
 mod grid;

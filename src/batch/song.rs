@@ -291,7 +291,7 @@ impl RenderCtx<'_> {
             .iter()
             .map(|s| (s.file.clone(), tmp.join(&s.file)))
             .collect();
-        for file in ["master.wav", "overview.svg", "report.json"] {
+        for file in [outcome.master.file.as_str(), "overview.svg", "report.json"] {
             entries.push((file.into(), tmp.join(file)));
         }
         let refs: Vec<(String, &Path)> = entries
@@ -303,7 +303,7 @@ impl RenderCtx<'_> {
         if !song.keep_files {
             let stems = tmp.join("stems");
             std::fs::remove_dir_all(&stems).map_err(io(&stems))?;
-            let master = tmp.join("master.wav");
+            let master = tmp.join(&outcome.master.file);
             std::fs::remove_file(&master).map_err(io(&master))?;
         }
         Ok(())

@@ -11,7 +11,8 @@ use crate::tools::align::{AlignRequest, align_file};
 pub struct AlignArgs {
     /// The audio file to align (any format the decoder reads).
     pub input: PathBuf,
-    /// Where to write the aligned WAV.
+    /// Where to write the aligned file: FLAC if it ends in `.flac`
+    /// (pcm16/pcm24 only), WAV otherwise.
     pub output: PathBuf,
     #[command(flatten)]
     pub request: AlignRequest,

@@ -25,8 +25,10 @@ pub fn run(args: VerifyArgs) -> CliResult {
     if args.json {
         print_json(&report);
     } else {
+        let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let l = &report.loudness;
         println!(
-            "{}: {} Hz, {} ch, {}, {} frames ({:.3} s), peak {:.6}, rms {:.6}",
+            "{}: {} Hz, {} ch, {}, {} frames ({:.3} s), peak {:.6}, rms {:.6}, {} LUFS, LRA {} LU, {} dBTP",
             report.file,
             report.sample_rate,
             report.channels,
@@ -34,7 +36,10 @@ pub fn run(args: VerifyArgs) -> CliResult {
             report.frames,
             report.duration,
             report.peak,
-            report.rms
+            report.rms,
+            figure(l.lufs),
+            figure(l.loudness_range),
+            figure(l.true_peak_db)
         );
     }
     match report.failures.first() {

@@ -12,9 +12,10 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::bext::{self, Bext, BextLoudness};
+use super::pcm::Quantiser;
 use crate::error::StageError;
 use crate::plan::Dither;
-use crate::seed::uniform;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 
 /// Sizes above this do not fit a RIFF header's 32-bit fields.
@@ -52,9 +53,9 @@ pub struct WavOut {
     path: PathBuf,
     file: File,
     spec: StreamSpec,
-    /// Dither stream key, `None` when not dithering.
-    dither: Option<u64>,
-    /// Samples written so far (the dither counter).
+    /// Float to integer PCM, `None` for float files.
+    quantiser: Option<Quantiser>,
+    /// Samples written so far.
     written: u64,
     /// Encoded bytes not yet written: blocks are encoded straight into it
     /// and it goes to the kernel whenever it holds WRITE_BUFFER bytes.
@@ -62,6 +63,9 @@ pub struct WavOut {
     data_start: u64,
     /// Above this RIFF size the file becomes RF64 (lowered only in tests).
     rf64_threshold: u64,
+    /// Where the `bext` loudness fields are, if the file has the chunk,
+    /// and what to patch into them at the end.
+    bext_loudness: Option<(u64, BextLoudness)>,
 }
 
 impl WavOut {
@@ -73,7 +77,26 @@ impl WavOut {
         dither: Dither,
         dither_key: u64,
     ) -> Result<WavOut, StageError> {
-        WavOut::with_rf64_threshold(path, spec, dither, dither_key, RIFF_LIMIT)
+        WavOut::with_options(path, spec, dither, dither_key, RIFF_LIMIT, None)
+    }
+
+    /// As [`WavOut::create`], as a Broadcast WAV carrying `bext` (its
+    /// loudness set with [`WavOut::set_loudness`] before finishing).
+    pub fn create_bwf(
+        path: &Path,
+        spec: StreamSpec,
+        dither: Dither,
+        dither_key: u64,
+        bext: &Bext,
+    ) -> Result<WavOut, StageError> {
+        WavOut::with_options(path, spec, dither, dither_key, RIFF_LIMIT, Some(bext))
+    }
+
+    /// The loudness the `bext` chunk will carry (ignored without one).
+    pub fn set_loudness(&mut self, loudness: BextLoudness) {
+        if let Some((_, l)) = self.bext_loudness.as_mut() {
+            *l = loudness;
+        }
     }
 
     /// As [`WavOut::create`], switching to RF64 above `threshold` bytes.
@@ -84,6 +107,19 @@ impl WavOut {
         dither_key: u64,
         threshold: u64,
     ) -> Result<WavOut, StageError> {
+        WavOut::with_options(path, spec, dither, dither_key, threshold, None)
+    }
+
+    /// The one constructor: RF64 above `threshold`, `bext` if given
+    /// (right after the JUNK/ds64 chunk, before `fmt `).
+    fn with_options(
+        path: &Path,
+        spec: StreamSpec,
+        dither: Dither,
+        dither_key: u64,
+        threshold: u64,
+        bext: Option<&Bext>,
+    ) -> Result<WavOut, StageError> {
         let io = |e| StageError::io(path, e);
         let file = File::create(path).map_err(io)?;
         let fmt = fmt_chunk(spec);
@@ -92,6 +128,11 @@ impl WavOut {
         h.extend_from_slice(b"JUNK");
         h.extend_from_slice(&DS64_BODY.to_le_bytes());
         h.extend_from_slice(&[0; DS64_BODY as usize]);
+        let bext_loudness = bext.map(|b| {
+            let at = h.len() as u64 + 8 + bext::LOUDNESS_OFFSET;
+            h.extend_from_slice(&bext::chunk(b));
+            (at, BextLoudness::default())
+        });
         h.extend_from_slice(b"fmt ");
         h.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
         h.extend_from_slice(&fmt);
@@ -101,40 +142,25 @@ impl WavOut {
             path: path.to_path_buf(),
             file,
             spec,
-            dither: (spec.format != SampleFormat::Float && dither == Dither::Tpdf)
-                .then_some(dither_key),
+            quantiser: (spec.format != SampleFormat::Float)
+                .then(|| Quantiser::new(spec.format, dither, dither_key)),
             written: 0,
             bytes: h,
             data_start,
             rf64_threshold: threshold,
+            bext_loudness,
         })
     }
 
     /// Appends a block.
     pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
-        match self.spec.format {
-            SampleFormat::Float => extend_le_bytes(&mut self.bytes, block.samples()),
-            format => {
-                let bits = format.bits();
-                let scale = (1i64 << (bits - 1)) as f64;
-                let (lo, hi) = (-scale, scale - 1.0);
-                for (k, v) in block.samples().iter().enumerate() {
-                    let n = self.written + k as u64;
-                    let d = self.dither.map_or(0.0, |key| {
-                        // Sum of two uniforms in [-½, ½) LSB: triangular, ±1 LSB.
-                        0.5 * (uniform(key, 2 * n) + uniform(key, 2 * n + 1))
-                    });
-                    // Digital silence stays silent (SPEC §10): dither is for
-                    // quantising a signal, and exact 0.0 has nothing to
-                    // quantise. The dither counter still advances, so every
-                    // other sample gets the dither it always had.
-                    let q = if *v == 0.0 {
-                        0
-                    } else {
-                        (*v as f64 * scale + d).round().clamp(lo, hi) as i32
-                    };
-                    let le = q.to_le_bytes();
-                    self.bytes.extend_from_slice(&le[..bits as usize / 8]);
+        match self.quantiser.as_mut() {
+            None => extend_le_bytes(&mut self.bytes, block.samples()),
+            Some(q) => {
+                let bytes = self.spec.format.bits() as usize / 8;
+                for v in block.samples() {
+                    let le = q.next(*v).to_le_bytes();
+                    self.bytes.extend_from_slice(&le[..bytes]);
                 }
             }
         }
@@ -180,6 +206,10 @@ impl WavOut {
             f.write_all(&(riff as u32).to_le_bytes()).map_err(io)?;
             f.seek(SeekFrom::Start(self.data_start - 4)).map_err(io)?;
             f.write_all(&(data as u32).to_le_bytes()).map_err(io)?;
+        }
+        if let Some((at, loudness)) = &self.bext_loudness {
+            f.seek(SeekFrom::Start(*at)).map_err(io)?;
+            f.write_all(&bext::loudness_bytes(loudness)).map_err(io)?;
         }
         // Flushing to disk is the batch's call (`--sync`), made once per song.
         Ok(())
@@ -470,5 +500,38 @@ mod tests {
         // Same length, same fmt and samples: only the size fields differ.
         assert_eq!(a.len(), b.len());
         assert_eq!(a[a.len() - data as usize..], b[b.len() - data as usize..]);
+    }
+
+    #[test]
+    fn an_rf64_file_carries_its_bext_chunk_and_loudness_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StreamSpec {
+            sample_rate: 48000,
+            channels: 1,
+            format: SampleFormat::Pcm16,
+        };
+        let b = Bext {
+            description: "song s: master".into(),
+            originator: "stemflow".into(),
+            date: "1980-01-01".into(),
+            time: "00:00:00".into(),
+        };
+        let path = dir.path().join("rf64.wav");
+        let mut w = WavOut::with_options(&path, spec, Dither::Tpdf, 9, 100, Some(&b)).unwrap();
+        w.write(&Block::new(1, 500)).unwrap();
+        let loudness = BextLoudness {
+            integrated: Some(-23.0),
+            ..BextLoudness::default()
+        };
+        w.set_loudness(loudness);
+        w.finish().unwrap();
+        let h = read_header(&path).unwrap();
+        assert_eq!((h.frames, h.rf64), (Frames(500), true));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..4], b"RF64");
+        assert_eq!(&bytes[48..52], b"bext");
+        let at = 56 + bext::LOUDNESS_OFFSET as usize;
+        assert_eq!(bytes[at..at + 10], bext::loudness_bytes(&loudness));
+        assert_eq!(i16::from_le_bytes([bytes[at], bytes[at + 1]]), -2300);
     }
 }

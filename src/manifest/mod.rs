@@ -68,7 +68,7 @@ pub fn is_valid_name(name: &str) -> bool {
 /// form): equal digests mean equal renders.
 fn digest(song: &SongPlan) -> String {
     let text = format!(
-        "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+        "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
         song.id,
         song.bpm,
         song.meter,
@@ -82,7 +82,8 @@ fn digest(song: &SongPlan) -> String {
         song.compression,
         song.timing,
         song.stems,
-        song.keep_files
+        song.keep_files,
+        song.delivery
     );
     format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::plan::{AlignMode, Clip, Compression, Dither, Restart, Wave};
+use crate::plan::{AlignMode, Clip, Codec, Compression, Dither, Restart, StemFiles, Wave};
 use crate::types::SampleFormat;
 
 /// The whole file. Songs keep their spans so errors can point into them.
@@ -41,6 +41,9 @@ pub(super) struct RawDefaults {
     pub(super) seed: Option<u64>,
     pub(super) dither: Option<Dither>,
     pub(super) compression: Option<Compression>,
+    pub(super) stem_files: Option<StemFiles>,
+    pub(super) codec: Option<Codec>,
+    pub(super) bwf: Option<bool>,
     #[serde(default)]
     pub(super) verify: RawVerify,
 }
@@ -143,6 +146,11 @@ pub(super) struct RawSong {
     pub(super) seed: Option<u64>,
     pub(super) dither: Option<Dither>,
     pub(super) compression: Option<Compression>,
+    pub(super) stem_files: Option<StemFiles>,
+    pub(super) codec: Option<Codec>,
+    pub(super) bwf: Option<bool>,
+    /// Origination date of the `bext` chunk.
+    pub(super) date: Option<String>,
     #[serde(default)]
     pub(super) verify: RawVerify,
     #[serde(default)]

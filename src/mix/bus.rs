@@ -36,17 +36,9 @@ impl MasterBus {
         measured_lufs: Option<f64>,
         spec: crate::types::StreamSpec,
     ) -> Result<MasterBus, StageError> {
-        let gain = match (plan.normalize_lufs, measured_lufs) {
-            (None, _) => 1.0,
-            (Some(want), Some(got)) => 10f64.powf((want - got) / 20.0),
-            (Some(_), None) => {
-                return Err(StageError::Invalid(
-                    "cannot normalise the loudness of a silent master".into(),
-                ));
-            }
-        };
+        let gain = normalisation_gain(plan, measured_lufs)?;
         Ok(MasterBus::new(
-            gain as f32,
+            gain,
             plan.limit_true_peak_db,
             plan.clip,
             spec,
@@ -71,6 +63,22 @@ impl Processor for MasterBus {
                 .iter_mut()
                 .for_each(|v| *v = v.clamp(-1.0, 1.0));
         }
+    }
+}
+
+/// The gain that brings a mix measured at `measured_lufs` to the plan's
+/// loudness (1 when it names none), as the bus applies it: post-fader stem
+/// files take the same factor so they still sum to the master.
+pub fn normalisation_gain(
+    plan: &MasterPlan,
+    measured_lufs: Option<f64>,
+) -> Result<f32, StageError> {
+    match (plan.normalize_lufs, measured_lufs) {
+        (None, _) => Ok(1.0),
+        (Some(want), Some(got)) => Ok(10f64.powf((want - got) / 20.0) as f32),
+        (Some(_), None) => Err(StageError::Invalid(
+            "cannot normalise the loudness of a silent master".into(),
+        )),
     }
 }
 

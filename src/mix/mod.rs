@@ -8,6 +8,7 @@
 //! the [`MasterBus`] ([`bus`]): the normalisation gain, the true-peak
 //! [`Limiter`] ([`limiter`]), then the clip.
 
+use crate::effects::Processor;
 use crate::plan::{Clip, StemPlan};
 use crate::types::Block;
 
@@ -30,6 +31,37 @@ impl StemGain {
             StemGain(vec![stem.gain * theta.cos(), stem.gain * theta.sin()])
         } else {
             StemGain(vec![stem.gain; channels as usize])
+        }
+    }
+
+    /// Gain 1 on every channel: how the mixer adds a stem that already
+    /// went through its [`Fader`].
+    pub fn unity(channels: u16) -> StemGain {
+        StemGain(vec![1.0; channels as usize])
+    }
+}
+
+/// A stem's gain and pan applied to the stem itself, for post-fader stem
+/// files (SPEC §10). Each sample becomes exactly what the mixer would have
+/// added for it (the f64 product rounded once to f32), so a mixer adding
+/// faded stems at unity gain sums the very samples the stem files hold.
+pub struct Fader(StemGain);
+
+impl Fader {
+    /// The fader of `stem` in a song of `channels` channels.
+    pub fn new(stem: &StemPlan, channels: u16) -> Fader {
+        Fader(StemGain::new(stem, channels))
+    }
+}
+
+impl Processor for Fader {
+    fn process(&mut self, block: &mut Block) {
+        let ch = block.channels();
+        let g = &self.0.0;
+        for frame in block.samples_mut().chunks_exact_mut(ch) {
+            for (v, g) in frame.iter_mut().zip(g) {
+                *v = (g * *v as f64) as f32;
+            }
         }
     }
 }
@@ -143,5 +175,16 @@ mod tests {
         m.finish(&mut out);
         let want = |a: f32, b: f32| (0.5 * a as f64 + 2.0 * b as f64).clamp(-1.0, 1.0) as f32;
         assert_eq!(out.samples(), &[want(1.0, 0.1), -1.0, want(0.2, 0.3)][..]);
+    }
+
+    #[test]
+    fn fader_applies_gain_and_the_pan_law_per_channel() {
+        let mut b = Block::new(2, 2);
+        b.samples_mut().copy_from_slice(&[1.0, 1.0, -0.5, 0.25]);
+        Fader::new(&stem(0.5, 0.5), 2).process(&mut b);
+        let theta = 1.5 * std::f64::consts::FRAC_PI_4;
+        let (l, r) = (0.5 * theta.cos(), 0.5 * theta.sin());
+        let want = [l as f32, r as f32, (-0.5 * l) as f32, (0.25 * r) as f32];
+        assert_eq!(b.samples(), &want[..]);
     }
 }

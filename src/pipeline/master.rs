@@ -8,17 +8,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{AtStage, Stage, StageError, StageFailure};
-use crate::io::wav::{FloatReader, WavOut};
+use crate::io::AudioOut;
+use crate::io::wav::FloatReader;
 use crate::mix::{CompensatedBus, MasterBus, Mixer, StemGain};
-use crate::plan::{Clip, SongPlan, VerifyLimits};
+use crate::plan::{Clip, Codec, SongPlan, StemFiles, VerifyLimits};
 use crate::seed::stem_key;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::envelope::Envelope;
 use crate::verify::{self, Levels, Loudness};
 
-use super::meters::Meters;
+use super::meters::{Meters, bext, bext_loudness};
 
-/// The master's file name in the song folder; also names its dither seed.
+/// Names the master's dither seed (whatever its codec, so a FLAC master
+/// holds the WAV master's samples).
 const MASTER_FILE: &str = "master.wav";
 /// The unclipped float mix a second pass reads.
 const PRE_FILE: &str = "master.pre.wav";
@@ -37,6 +39,11 @@ pub struct MasterOutcome {
     pub envelope: Envelope,
 }
 
+/// The master's file name in the song folder: `master.<codec extension>`.
+fn master_name(song: &SongPlan) -> String {
+    format!("master.{}", song.delivery.codec.extension())
+}
+
 /// Whether the plan's master bus runs as a second pass.
 fn two_pass(song: &SongPlan) -> bool {
     song.master.normalize_lufs.is_some() || song.master.limit_true_peak_db.is_some()
@@ -46,7 +53,7 @@ fn two_pass(song: &SongPlan) -> bool {
 /// own thread. The scheduler hands it the stems' blocks.
 pub(super) struct MixStage {
     mixer: Mixer,
-    writer: WavOut,
+    writer: AudioOut,
     meters: Meters,
     block: Block,
     target: Frames,
@@ -54,6 +61,8 @@ pub(super) struct MixStage {
     done: Frames,
     /// The master's limits, checked here unless a second pass follows.
     limits: Option<VerifyLimits>,
+    /// The master's file name, for its figures.
+    name: String,
 }
 
 impl MixStage {
@@ -65,26 +74,33 @@ impl MixStage {
         block_size: usize,
     ) -> Result<MixStage, StageFailure> {
         let spec = song.spec;
-        let (path, file_spec, clip, limits) = if two_pass(song) {
+        let (path, codec, file_spec, clip, limits) = if two_pass(song) {
             let float = StreamSpec {
                 format: SampleFormat::Float,
                 ..spec
             };
-            (dir.join(PRE_FILE), float, Clip::None, None)
+            (dir.join(PRE_FILE), Codec::Wav, float, Clip::None, None)
         } else {
-            (
-                dir.join(MASTER_FILE),
-                spec,
-                song.master.clip,
-                Some(song.verify),
-            )
+            let codec = song.delivery.codec;
+            let (clip, limits) = (song.master.clip, Some(song.verify));
+            (dir.join(master_name(song)), codec, spec, clip, limits)
         };
         let key = stem_key(song.seed, MASTER_FILE);
-        let writer = WavOut::create(&path, file_spec, song.dither, key).at(Stage::Write)?;
+        let bext = match two_pass(song) {
+            true => None,
+            false => bext(song, "master"),
+        };
+        let writer = AudioOut::create(&path, codec, file_spec, (song.dither, key), bext.as_ref())
+            .at(Stage::Write)?;
+        // Post-fader stems arrive with their gain and pan applied.
+        let post = song.delivery.stem_files == StemFiles::PostFader;
         let gains = song
             .stems
             .iter()
-            .map(|s| StemGain::new(s, spec.channels))
+            .map(|s| match post {
+                true => StemGain::unity(spec.channels),
+                false => StemGain::new(s, spec.channels),
+            })
             .collect();
         Ok(MixStage {
             mixer: Mixer::new(gains, clip, block_size, spec.channels),
@@ -94,6 +110,7 @@ impl MixStage {
             target: song.target_frames(),
             done: Frames(0),
             limits,
+            name: master_name(song),
         })
     }
 
@@ -132,8 +149,10 @@ impl MixStage {
     pub(super) fn finish(self) -> Result<MasterOutcome, StageFailure> {
         let channels = self.channels();
         check(&self.meters, channels, self.target, self.limits.as_ref()).at(Stage::Verify)?;
-        self.writer.finish().at(Stage::Write)?;
-        Ok(measured(self.meters))
+        let mut writer = self.writer;
+        writer.set_loudness(bext_loudness(&self.meters.loudness.loudness()));
+        writer.finish().at(Stage::Write)?;
+        Ok(measured(self.meters, self.name))
     }
 }
 
@@ -146,7 +165,7 @@ pub(super) fn finish(
     block_size: usize,
     interrupt: &AtomicBool,
 ) -> Result<MasterOutcome, StageFailure> {
-    let master_path = dir.join(MASTER_FILE);
+    let master_path = dir.join(master_name(song));
     let master = if two_pass(song) {
         let pre_path = dir.join(PRE_FILE);
         let master = second_pass(song, &pre_path, &master_path, &first, block_size, interrupt)?;
@@ -176,7 +195,10 @@ fn second_pass(
     let mut bus = CompensatedBus::new(bus, target);
     let mut reader = FloatReader::open(pre).at(Stage::Mix)?;
     let key = stem_key(song.seed, MASTER_FILE);
-    let mut writer = WavOut::create(out, spec, song.dither, key).at(Stage::Write)?;
+    let bext = bext(song, "master");
+    let codec = song.delivery.codec;
+    let mut writer =
+        AudioOut::create(out, codec, spec, (song.dither, key), bext.as_ref()).at(Stage::Write)?;
     let mut meters = Meters::new(spec, target);
     let mut block = Block::new(spec.channels, block_size);
     while !bus.done() {
@@ -192,9 +214,10 @@ fn second_pass(
         meters.update(&block);
         writer.write(&block).at(Stage::Write)?;
     }
+    writer.set_loudness(bext_loudness(&meters.loudness.loudness()));
     writer.finish().at(Stage::Write)?;
     check(&meters, spec.channels, target, Some(&song.verify)).at(Stage::Verify)?;
-    Ok(measured(meters))
+    Ok(measured(meters, master_name(song)))
 }
 
 /// The master's checks: finite samples, `target` frames, and `limits`
@@ -213,13 +236,13 @@ fn check(
     }
 }
 
-/// The master's figures from its meters.
-fn measured(meters: Meters) -> MasterOutcome {
+/// The master's figures from its meters; `name` is its file.
+fn measured(meters: Meters, name: String) -> MasterOutcome {
     MasterOutcome {
         levels: meters.stats.summary(),
         clip_ratio: meters.stats.clip_ratio(),
         loudness: meters.loudness.loudness(),
-        file: MASTER_FILE.into(),
+        file: name,
         envelope: meters.envelope,
     }
 }

@@ -4,7 +4,10 @@
 //! other to do it.
 
 use crate::error::StageError;
+use crate::io::bext::{Bext, BextLoudness};
+use crate::plan::SongPlan;
 use crate::types::{Block, Frames, StreamSpec};
+use crate::verify::Loudness;
 use crate::verify::envelope::Envelope;
 use crate::verify::{LoudnessMeter, StreamStats};
 
@@ -40,5 +43,27 @@ impl Meters {
         self.loudness.update(block);
         self.envelope.update(block);
         Ok(())
+    }
+}
+
+/// The `bext` chunk of `song`'s file `what` (a stem name, or "master"),
+/// `None` when the song turns Broadcast WAV off.
+pub(super) fn bext(song: &SongPlan, what: &str) -> Option<Bext> {
+    song.delivery.bwf.then(|| Bext {
+        description: format!("song {}: {what}", song.id),
+        originator: "stemflow".into(),
+        date: song.delivery.date.clone(),
+        time: song.delivery.time.clone(),
+    })
+}
+
+/// The figures a `bext` chunk carries, from a file's loudness.
+pub(super) fn bext_loudness(l: &Loudness) -> BextLoudness {
+    BextLoudness {
+        integrated: l.lufs,
+        range: l.loudness_range,
+        max_true_peak: l.true_peak_db,
+        max_momentary: l.max_momentary,
+        max_short_term: l.max_short_term,
     }
 }

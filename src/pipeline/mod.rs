@@ -68,8 +68,8 @@ pub struct SongOutcome {
     pub stem_envelopes: Vec<Envelope>,
 }
 
-/// Renders `song` into `dir` (which must exist): `stems/<name>.wav` and
-/// `master.wav`. `interrupt` stops it early; `progress` is told the master
+/// Renders `song` into `dir` (which must exist): `stems/<name>.<ext>` and
+/// `master.<ext>` (`wav` or `flac`). `interrupt` stops it early; `progress` is told the master
 /// frames written so far.
 pub fn render_song(
     song: &SongPlan,
@@ -97,13 +97,41 @@ pub fn render_song(
         return Err(cancelled());
     }
     let mixed = mixed.ok_or_else(cancelled)?;
+    let gain = crate::mix::bus::normalisation_gain(&song.master, mixed.loudness.lufs);
     let master = master::finish(song, dir, mixed, block_size, interrupt)
         .map_err(|f| f.in_song(&song.id, None))?;
     // Every worker that returned no figures recorded why (handled above),
     // unless it was cancelled: then the song as a whole was cancelled.
     let figures: Option<Vec<StemFigures>> = figures.into_iter().collect();
-    let figures = figures.ok_or_else(cancelled)?;
+    let mut figures = figures.ok_or_else(cancelled)?;
+    if stem::staged(song) {
+        // The master pass succeeded, so the gain was there to apply.
+        let gain = gain.map_err(|e| SongError::new(&song.id, Stage::Mix, e))?;
+        figures = restage_all(song, dir, gain, block_size, interrupt)?;
+    }
     Ok(outcome(song, aligns, figures, master))
+}
+
+/// Writes every staged post-fader stem with the normalisation `gain`, one
+/// after the other (each streams: memory stays flat), then drops the
+/// staging folder.
+fn restage_all(
+    song: &SongPlan,
+    dir: &Path,
+    gain: f32,
+    block_size: usize,
+    interrupt: &AtomicBool,
+) -> Result<Vec<StemFigures>, SongError> {
+    let figures = song
+        .stems
+        .iter()
+        .map(|s| {
+            stem::restage(song, s, dir, gain, block_size, interrupt)
+                .map_err(|f| f.in_song(&song.id, Some(&s.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let _ = std::fs::remove_dir_all(dir.join(stem::STAGED_DIR));
+    Ok(figures)
 }
 
 /// The song's outcome from what its stems and master measured.
@@ -125,7 +153,7 @@ fn outcome(
                     align,
                     levels,
                     loudness,
-                    file: format!("stems/{}.wav", stem.name),
+                    file: format!("stems/{}", stem::stem_file_name(song, &stem.name)),
                     placement,
                 };
                 (outcome, envelope)

@@ -8,15 +8,17 @@ use crate::align::{AlignInfo, AlignSettings, Aligner, Grid};
 use crate::arrange::{Arranger, Feed, Gate, PlacementInfo};
 use crate::effects::{EffectChain, Processor};
 use crate::error::{AtStage, SongError, Stage, StageError, StageFailure};
-use crate::io::wav::WavOut;
-use crate::plan::{Restart, SongPlan, SourceSpec, StemPlan};
+use crate::io::AudioOut;
+use crate::io::wav::FloatReader;
+use crate::mix::Fader;
+use crate::plan::{Codec, Restart, SongPlan, SourceSpec, StemFiles, StemPlan};
 use crate::seed::stem_key;
 use crate::source;
-use crate::types::{Block, Frames, StreamSpec};
+use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::envelope::Envelope;
 use crate::verify::{self, Levels, Loudness};
 
-use super::meters::Meters;
+use super::meters::{Meters, bext, bext_loudness};
 
 /// A finished stem's levels, loudness and envelope.
 pub(super) type StemFigures = (Levels, Loudness, Envelope);
@@ -31,9 +33,24 @@ pub(super) struct StemWorker {
     /// The placement envelope, after the effects; `None` for a stem that
     /// plays the whole song unfaded.
     gate: Option<Gate>,
+    /// Gain and pan, for post-fader stem files.
+    fader: Option<Fader>,
     meters: Meters,
-    writer: WavOut,
+    writer: AudioOut,
     path: PathBuf,
+    /// What the file holds: the song's format, or float for a stem staged
+    /// until the normalisation gain is known.
+    file_spec: StreamSpec,
+}
+
+/// Where post-fader stems of a normalised song wait, in float, for the
+/// normalisation gain: a folder apart, so no stem name can collide.
+pub(super) const STAGED_DIR: &str = ".prenorm";
+
+/// Whether `song`'s stem files are written by [`restage`] after the master
+/// pass (post-fader and normalised), rather than by the workers.
+pub(super) fn staged(song: &SongPlan) -> bool {
+    song.delivery.stem_files == StemFiles::PostFader && song.master.normalize_lufs.is_some()
 }
 
 impl StemWorker {
@@ -50,8 +67,24 @@ impl StemWorker {
         let feed = feed(song, stem, block_size)?;
         let effects =
             EffectChain::new(&stem.effects, spec.sample_rate, spec.channels).at(Stage::Effects)?;
-        let path = dir.join(format!("{}.wav", stem.name));
-        let writer = WavOut::create(&path, spec, song.dither, stem_key(song.seed, &stem.name))
+        let post = song.delivery.stem_files == StemFiles::PostFader;
+        let (path, codec, file_spec, bext) = if staged(song) {
+            let float = StreamSpec {
+                format: SampleFormat::Float,
+                ..spec
+            };
+            (staged_path(dir, &stem.name), Codec::Wav, float, None)
+        } else {
+            let (path, codec) = (stem_path(song, dir, &stem.name), song.delivery.codec);
+            (
+                path,
+                codec,
+                spec,
+                bext(song, &format!("stem {}", stem.name)),
+            )
+        };
+        let key = stem_key(song.seed, &stem.name);
+        let writer = AudioOut::create(&path, codec, file_spec, (song.dither, key), bext.as_ref())
             .at(Stage::Write)?;
         Ok(StemWorker {
             name: stem.name.clone(),
@@ -60,9 +93,11 @@ impl StemWorker {
             feed,
             effects,
             gate: gate(song, stem),
+            fader: post.then(|| Fader::new(stem, spec.channels)),
             meters: Meters::new(spec, target),
             writer,
             path,
+            file_spec,
         })
     }
 
@@ -93,6 +128,9 @@ impl StemWorker {
         if let Some(gate) = &mut self.gate {
             gate.process(block);
         }
+        if let Some(fader) = self.fader.as_mut() {
+            fader.process(block);
+        }
         self.meters
             .update_finite(block, self.spec.channels)
             .at(Stage::Verify)?;
@@ -108,8 +146,10 @@ impl StemWorker {
             envelope,
         } = self.meters;
         stats.check_frames(self.target).at(Stage::Verify)?;
-        self.writer.finish().at(Stage::Write)?;
-        verify::check_header(&self.path, self.spec, self.target).at(Stage::Verify)?;
+        let mut writer = self.writer;
+        writer.set_loudness(bext_loudness(&loudness.loudness()));
+        writer.finish().at(Stage::Write)?;
+        verify::check_header(&self.path, self.file_spec, self.target).at(Stage::Verify)?;
         Ok((stats.summary(), loudness.loudness(), envelope))
     }
 }
@@ -179,6 +219,73 @@ fn gate(song: &SongPlan, stem: &StemPlan) -> Option<Gate> {
     ))
 }
 
+/// Stem `name`'s file in `dir` (the song's `stems`), named for the codec.
+fn stem_path(song: &SongPlan, dir: &Path, name: &str) -> PathBuf {
+    dir.join(stem_file_name(song, name))
+}
+
+/// Stem `name`'s file name: `<name>.<codec extension>`.
+pub(super) fn stem_file_name(song: &SongPlan, name: &str) -> String {
+    format!("{name}.{}", song.delivery.codec.extension())
+}
+
+/// The staged float file of stem `name` (`dir` is the song's `stems`).
+fn staged_path(dir: &Path, name: &str) -> PathBuf {
+    dir.with_file_name(STAGED_DIR).join(format!("{name}.wav"))
+}
+
+/// Writes stem `stem`'s final file from its staged float file, scaled by
+/// the master's normalisation `gain` exactly as the master bus scales the
+/// mix, and measures it; removes the staged file.
+pub(super) fn restage(
+    song: &SongPlan,
+    stem: &StemPlan,
+    dir: &Path,
+    gain: f32,
+    block_size: usize,
+    interrupt: &std::sync::atomic::AtomicBool,
+) -> Result<StemFigures, StageFailure> {
+    let (spec, target) = (song.spec, song.target_frames());
+    let stems = dir.join("stems");
+    let staged = staged_path(&stems, &stem.name);
+    let path = stem_path(song, &stems, &stem.name);
+    let mut reader = FloatReader::open(&staged).at(Stage::Write)?;
+    let key = stem_key(song.seed, &stem.name);
+    let (codec, bext) = (
+        song.delivery.codec,
+        bext(song, &format!("stem {}", stem.name)),
+    );
+    let mut writer =
+        AudioOut::create(&path, codec, spec, (song.dither, key), bext.as_ref()).at(Stage::Write)?;
+    let mut meters = Meters::new(spec, target);
+    let mut block = Block::new(spec.channels, block_size);
+    let mut gain = crate::effects::Gain(gain);
+    let mut left = target.0;
+    while left > 0 {
+        if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StageFailure::cancelled(Stage::Write));
+        }
+        block.set_frames(left.min(block_size as u64) as usize);
+        reader.read_exact(block.samples_mut()).at(Stage::Write)?;
+        gain.process(&mut block);
+        meters
+            .update_finite(&block, spec.channels)
+            .at(Stage::Verify)?;
+        writer.write(&block).at(Stage::Write)?;
+        left -= block.frames() as u64;
+    }
+    writer.set_loudness(bext_loudness(&meters.loudness.loudness()));
+    writer.finish().at(Stage::Write)?;
+    let _ = std::fs::remove_file(&staged);
+    verify::check_header(&path, spec, target).at(Stage::Verify)?;
+    let Meters {
+        stats,
+        loudness,
+        envelope,
+    } = meters;
+    Ok((stats.summary(), loudness.loudness(), envelope))
+}
+
 /// Creates `dir/stems` and builds every stem's worker in it. Opening
 /// sources and planning seams reads audio: with `threads` to spare, every
 /// stem does it at once. The first failure in stem order is reported,
@@ -190,8 +297,14 @@ pub(super) fn build_all(
     threads: usize,
 ) -> Result<Vec<StemWorker>, SongError> {
     let stems_dir = dir.join("stems");
-    std::fs::create_dir_all(&stems_dir)
-        .map_err(|e| SongError::new(&song.id, Stage::Output, StageError::io(&stems_dir, e)))?;
+    let mut folders = vec![stems_dir.clone()];
+    if staged(song) {
+        folders.push(dir.join(STAGED_DIR));
+    }
+    for folder in folders {
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| SongError::new(&song.id, Stage::Output, StageError::io(&folder, e)))?;
+    }
     let build = |stem: &StemPlan| StemWorker::new(song, stem, &stems_dir, block_size);
     let built: Vec<_> = if threads > 1 {
         std::thread::scope(|scope| {

@@ -6,8 +6,8 @@ use std::path::Path;
 use super::ToolError;
 use crate::align::{AlignInfo, AlignSettings, Aligner, Grid};
 use crate::error::StageError;
-use crate::io::wav::WavOut;
-use crate::plan::{AlignMode, Dither};
+use crate::io::AudioOut;
+use crate::plan::{AlignMode, Codec, Dither};
 use crate::source::{self, file};
 use crate::timing::Meter;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
@@ -91,6 +91,7 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
         )));
     }
     let grid = req.grid()?;
+    let codec = output_codec(output, req.format)?;
     let info = file::probe(input)?;
     if info.channels > 2 {
         return Err(StageError::Invalid(format!(
@@ -118,8 +119,8 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
     };
     let mut aligner = Aligner::new(src, info.channels, BLOCK_SIZE, settings)?;
     // Write beside the output and rename, so a failure leaves no partial file.
-    let tmp = output.with_extension("stemflow-partial.wav");
-    let result = write_aligned(&mut aligner, &tmp, output, spec);
+    let tmp = output.with_extension(format!("stemflow-partial.{}", codec.extension()));
+    let result = write_aligned(&mut aligner, &tmp, output, spec, codec);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -130,15 +131,34 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
     })
 }
 
-/// Streams the aligner into a WAV at `tmp`, then renames it to `output`.
+/// The codec `output`'s name asks for: FLAC for `.flac` (integer formats
+/// only: FLAC has no float samples), else WAV. Never RIFF bytes under a
+/// `.flac` name.
+fn output_codec(output: &Path, format: SampleFormat) -> Result<Codec, ToolError> {
+    let flac = output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("flac"));
+    match (flac, format) {
+        (false, _) => Ok(Codec::Wav),
+        (true, SampleFormat::Float) => Err(ToolError::Argument(format!(
+            "{}: FLAC holds integer samples only: give --format pcm16 or pcm24",
+            output.display()
+        ))),
+        (true, _) => Ok(Codec::Flac),
+    }
+}
+
+/// Streams the aligner into a `codec` file at `tmp`, then renames it to
+/// `output`.
 fn write_aligned(
     aligner: &mut Aligner,
     tmp: &Path,
     output: &Path,
     spec: StreamSpec,
+    codec: Codec,
 ) -> Result<(), StageError> {
     let key = crate::seed::stem_key(1, "align");
-    let mut writer = WavOut::create(tmp, spec, Dither::Tpdf, key)?;
+    let mut writer = AudioOut::create(tmp, codec, spec, (Dither::Tpdf, key), None)?;
     let mut block = Block::new(spec.channels, BLOCK_SIZE);
     while aligner.read(&mut block)? > 0 {
         writer.write(&block)?;

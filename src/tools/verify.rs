@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::StageError;
 use crate::source::{Source, file::FileSource};
 use crate::types::{Block, SampleFormat};
-use crate::verify::StreamStats;
+use crate::verify::{Loudness, LoudnessMeter, StreamStats};
 
 /// What `verify` is asked to check; every expectation is optional.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -31,6 +31,15 @@ pub struct Expect {
     /// Allowed distance from `--duration` in seconds [default: 0].
     #[arg(long)]
     pub tolerance: Option<f64>,
+    /// Integrated loudness the file must have, LUFS (± `--lufs-tolerance`).
+    #[arg(long, allow_negative_numbers = true)]
+    pub target_lufs: Option<f64>,
+    /// Allowed distance from `--target-lufs` in LU [default: 1].
+    #[arg(long)]
+    pub lufs_tolerance: Option<f64>,
+    /// Highest true peak the file may have, dBTP.
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_true_peak: Option<f64>,
 }
 
 /// What `verify` measured, and which expectations failed.
@@ -46,6 +55,9 @@ pub struct VerifyReport {
     pub duration: f64,
     pub peak: f64,
     pub rms: f64,
+    /// Integrated loudness (LUFS), loudness range (LU), true peak (dBTP).
+    #[serde(flatten)]
+    pub loudness: Loudness,
     pub failures: Vec<String>,
 }
 
@@ -59,18 +71,22 @@ pub fn verify_file(path: &Path, expect: &Expect) -> Result<VerifyReport, StageEr
     }
     let info = src.info().clone();
     let mut stats = StreamStats::default();
+    let mut meter = LoudnessMeter::new(info.channels, info.sample_rate);
     let mut block = Block::new(info.channels, 4096);
     while src.read(&mut block)? > 0 {
         stats.update(&block);
+        meter.update(&block);
     }
     let seconds = info.seconds();
-    let failures = failures(
+    let loudness = meter.loudness();
+    let mut failures = failures(
         expect,
         info.sample_rate,
         info.channels,
         info.format,
         seconds,
     );
+    failures.extend(loudness_failures(expect, &loudness));
     Ok(VerifyReport {
         file: path.display().to_string(),
         ok: failures.is_empty(),
@@ -82,8 +98,32 @@ pub fn verify_file(path: &Path, expect: &Expect) -> Result<VerifyReport, StageEr
         duration: seconds,
         peak: stats.peak as f64,
         rms: stats.rms(),
+        loudness,
         failures,
     })
+}
+
+/// The loudness expectations the measured `l` does not meet.
+fn loudness_failures(expect: &Expect, l: &Loudness) -> Vec<String> {
+    let mut failures = Vec::new();
+    if let Some(target) = expect.target_lufs {
+        let tol = expect.lufs_tolerance.unwrap_or(1.0);
+        match l.lufs {
+            Some(v) if (v - target).abs() <= tol => {}
+            Some(v) => failures.push(format!(
+                "integrated loudness is {v:.2} LUFS, expected {target} ± {tol} LU"
+            )),
+            None => failures.push(format!(
+                "integrated loudness is undefined (silence), expected {target} LUFS"
+            )),
+        }
+    }
+    if let (Some(max), Some(tp)) = (expect.max_true_peak, l.true_peak_db)
+        && tp > max
+    {
+        failures.push(format!("true peak is {tp:.2} dBTP, above {max} dBTP"));
+    }
+    failures
 }
 
 /// The expectations a file with these properties does not meet.

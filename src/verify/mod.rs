@@ -30,6 +30,10 @@ pub struct Loudness {
     pub loudness_range: Option<f64>,
     /// Highest true peak over all channels, dBTP.
     pub true_peak_db: Option<f64>,
+    /// Highest momentary (400 ms) loudness, LUFS.
+    pub max_momentary: Option<f64>,
+    /// Highest short-term (3 s) loudness, LUFS.
+    pub max_short_term: Option<f64>,
 }
 
 /// dBFS of a linear level; `None` for silence (−∞ has no JSON form).
@@ -92,10 +96,10 @@ pub fn check_master(
     Ok(())
 }
 
-/// Re-reads a written WAV's (or RF64's) header and checks it describes
-/// `spec` and `frames` exactly.
+/// Re-reads a written WAV's (RF64's, FLAC's) header and checks it
+/// describes `spec` and `frames` exactly.
 pub fn check_header(path: &Path, spec: StreamSpec, frames: Frames) -> Result<(), StageError> {
-    let h = crate::io::wav::read_header(path)?;
+    let h = crate::io::read_header(path)?;
     let mismatch = |what: &str, got: String, want: String| StageError::Check {
         check: "header",
         detail: format!("{}: {what} is {got}, expected {want}", path.display()),

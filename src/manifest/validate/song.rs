@@ -1,7 +1,7 @@
 //! One `[[songs]]` table: its settings resolved against `[defaults]`, each
 //! group of keys checked by its own step, in the order the errors are
 //! reported (id, bpm, format, duration, verify, archive, reference,
-//! keep_files, sections, stems, master).
+//! keep_files, delivery, sections, stems, master).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -34,6 +34,7 @@ impl Validator<'_> {
         let archive = self.archive(at, &raw.id, raw.archive.as_deref())?;
         let reference = self.reference(at, raw.reference.as_ref(), base_dir)?;
         let keep_files = self.keep_files(at, raw.keep_files, archive.is_some())?;
+        let delivery = self.delivery(at, &raw, defaults, spec)?;
         let meter = self.meter(at, raw.meter.as_deref())?;
         let timing = self.timing(
             at,
@@ -62,6 +63,7 @@ impl Validator<'_> {
             reference,
             timing,
             stems,
+            delivery,
             digest: String::new(),
             fingerprint: String::new(),
         })
@@ -193,7 +195,7 @@ impl Validator<'_> {
                 "must be a plain file name inside the song folder",
             ));
         }
-        if matches!(a, "master.wav" | "report.json" | "stems") {
+        if matches!(a, "master.wav" | "master.flac" | "report.json" | "stems") {
             return Err(self.err(
                 at,
                 Some("archive"),

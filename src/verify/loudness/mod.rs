@@ -192,6 +192,10 @@ pub struct LoudnessMeter {
     true_peak: TruePeak,
     /// Each channel of the current block, K-weighted.
     weighted: Vec<Vec<f64>>,
+    /// Highest momentary and short-term block energies so far, each at
+    /// every 100 ms step (for the BWF `bext` maxima).
+    max_momentary: f64,
+    max_short_term: f64,
 }
 
 impl LoudnessMeter {
@@ -212,6 +216,8 @@ impl LoudnessMeter {
             short_term: Histogram::new(),
             true_peak: TruePeak::new(rate, channels as usize),
             weighted: Vec::new(),
+            max_momentary: 0.0,
+            max_short_term: 0.0,
         }
     }
 
@@ -260,7 +266,12 @@ impl LoudnessMeter {
                 / (n * self.sub_len) as f64
         };
         if self.subs >= 4 {
-            self.gating.add(last(4));
+            let momentary = last(4);
+            self.max_momentary = self.max_momentary.max(momentary);
+            self.gating.add(momentary);
+        }
+        if self.subs >= SHORT_TERM_SUBS as u64 {
+            self.max_short_term = self.max_short_term.max(last(SHORT_TERM_SUBS));
         }
         self.short_term_counter += 1;
         if self.short_term_counter == SHORT_TERM_SUBS {
@@ -277,7 +288,14 @@ impl LoudnessMeter {
             lufs: self.gating.integrated().and_then(r2),
             loudness_range: self.short_term.range().and_then(r2),
             true_peak_db: to_db(tp as f64).and_then(r2),
+            max_momentary: self.max_loudness(self.max_momentary).and_then(r2),
+            max_short_term: self.max_loudness(self.max_short_term).and_then(r2),
         }
+    }
+
+    /// A maximum block energy as LUFS; `None` for no block or silence.
+    fn max_loudness(&self, energy: f64) -> Option<f64> {
+        (energy > 0.0).then(|| to_lufs(energy))
     }
 }
 
@@ -375,6 +393,47 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn maxima_of_a_steady_tone_with_a_louder_second_equal_their_windows() {
+        // 5 s at −26 dBFS with one second at −16 in the middle: the
+        // loudest 400 ms and 3 s windows hold the loud second whole (or
+        // the 3 s window one loud and two quiet seconds).
+        let rate = 48000usize;
+        let tone = |n: usize, db: f64| {
+            (10f64.powf(db / 20.0)
+                * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 48000.0).sin())
+                as f32
+        };
+        let samples: Vec<f32> = (0..5 * rate)
+            .map(|n| {
+                tone(
+                    n,
+                    if (2 * rate..3 * rate).contains(&n) {
+                        -16.0
+                    } else {
+                        -26.0
+                    },
+                )
+            })
+            .collect();
+        let l = measure(&samples, 1, 48000, 1000);
+        // A 1 kHz sine at −16 dBFS peak reads about −19.0 LUFS (K-weighting
+        // adds ~0.7 dB at 1 kHz; a sine's mean square is half its peak²).
+        let loud = 10.0 * (0.5 * 10f64.powf(-1.6)).log10() - 0.691 + 0.69;
+        let m = l.max_momentary.unwrap();
+        assert!((m - loud).abs() < 0.1, "max momentary {m} vs {loud}");
+        let quiet = loud - 10.0;
+        let st_energy = (10f64.powf(loud / 10.0) + 2.0 * 10f64.powf(quiet / 10.0)) / 3.0;
+        let st = 10.0 * st_energy.log10();
+        let s = l.max_short_term.unwrap();
+        assert!((s - st).abs() < 0.1, "max short-term {s} vs {st}");
+        assert_eq!(
+            l,
+            measure(&samples, 1, 48000, 7),
+            "block size never matters"
+        );
     }
 
     fn measure(samples: &[f32], channels: u16, rate: u32, block: usize) -> Loudness {
