@@ -55,6 +55,29 @@ pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Plan, ManifestEr
     Validator::new(text, file, raw.limits)?.plan(raw, base_dir)
 }
 
+/// Names stemflow writes itself in OUT or in a song folder (SPEC §11): a
+/// song id or archive named like one would collide with stemflow's own
+/// files (an archive named `overview.svg` would zip itself).
+pub const RESERVED_NAMES: [&str; 7] = [
+    "summary.json",
+    ".stemflow",
+    "report.json",
+    "master.wav",
+    "overview.svg",
+    "stems",
+    "deliver",
+];
+
+/// Whether `name` is one stemflow writes itself, or starts like its
+/// hidden state and temporary files (`.stemflow*`). Compared ignoring ASCII
+/// case, so a case-insensitive filesystem cannot make two names one file.
+pub fn is_reserved_name(name: &str) -> bool {
+    RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name))
+        || name
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case(".stemflow"))
+}
+
 /// Whether a song id or stem name is well formed:
 /// `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
 pub fn is_valid_name(name: &str) -> bool {
@@ -123,6 +146,19 @@ source = { type = "tone", freq = 110.0 }
 
     pub(super) fn parse_str(s: &str) -> Result<Plan, ManifestError> {
         parse(s, "m.toml", Path::new("."))
+    }
+
+    #[test]
+    fn reserved_names() {
+        for name in RESERVED_NAMES {
+            assert!(is_reserved_name(name), "{name}");
+        }
+        for name in ["Summary.JSON", ".stemflow-song", ".stemflow-tmp-x", "STEMS"] {
+            assert!(is_reserved_name(name), "{name}");
+        }
+        for name in ["summary", "stems.zip", "song.stemflow", "demo.zip"] {
+            assert!(!is_reserved_name(name), "{name}");
+        }
     }
 
     #[test]
