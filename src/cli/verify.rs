@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::exit::{CliResult, EXIT_OK, Failure};
+use super::print::outln;
 use super::print_json;
 use crate::tools::verify::{Expect, verify_file};
 
@@ -25,7 +26,7 @@ pub fn run(args: VerifyArgs) -> CliResult {
     if args.json {
         print_json(&report);
     } else {
-        println!(
+        outln!(
             "{}: {} Hz, {} ch, {}, {} frames ({:.3} s), peak {:.6}, rms {:.6}",
             report.file,
             report.sample_rate,
