@@ -14,12 +14,15 @@
 mod error;
 mod locate;
 mod raw;
+mod split;
 mod validate;
 
+use std::collections::HashSet;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::plan::{Plan, SongPlan, SourceSpec};
-use raw::RawManifest;
+use raw::{RawManifest, RawSongTable};
 use validate::Validator;
 
 pub use error::ManifestError;
@@ -33,26 +36,105 @@ pub const MAX_STEMS: usize = 256;
 /// Longest echo memory (delay × taps), in seconds.
 pub const MAX_ECHO_S: f64 = 10.0;
 
-/// Reads and validates a manifest file.
+/// Largest manifest accepted, in bytes. Ten thousand songs take about
+/// 11 MB; the limit keeps a wrong path (`/dev/zero`, a multi-gigabyte
+/// file) from filling memory before a single song is read.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads and validates a manifest file. Only a regular file is read (a FIFO
+/// or device is refused before it is opened), and at most
+/// [`MAX_MANIFEST_BYTES`] of it.
 pub fn load(path: &Path) -> Result<Plan, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+    let text = read_bounded(path).map_err(|message| ManifestError {
         file: path.display().to_string(),
         line: None,
         song: None,
         stem: None,
         key: None,
-        message: format!("cannot read manifest: {e}"),
+        message: format!("cannot read manifest: {message}"),
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, &path.display().to_string(), &base)
 }
 
+/// The text of the regular file at `path`, if it is at most
+/// [`MAX_MANIFEST_BYTES`] of UTF-8; read through a bounded reader so a
+/// file growing while it is read cannot exceed the limit either.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let (file, meta) = crate::io::open_regular(path).map_err(|e| e.to_string())?;
+    let too_big = || format!("larger than the limit of {MAX_MANIFEST_BYTES} bytes (64 MiB)");
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))
+}
+
 /// Parses and validates manifest text. `file` names it in errors; relative
 /// paths are resolved against `base_dir`.
 pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Plan, ManifestError> {
+    match split::song_tables(text) {
+        Some(songs) if !songs.is_empty() => parse_by_song(text, &songs, file, base_dir),
+        _ => parse_whole(text, file, base_dir),
+    }
+}
+
+/// Parses the text as one document (memory: many times its size).
+fn parse_whole(text: &str, file: &str, base_dir: &Path) -> Result<Plan, ManifestError> {
     let raw: RawManifest =
         toml::from_str(text).map_err(|e| locate::syntax_error(text, file, &e))?;
     Validator::new(text, file, raw.limits)?.plan(raw, base_dir)
+}
+
+/// Parses the text without its songs, then each song table alone, turning
+/// it into its plan before the next is parsed: memory stays proportional
+/// to the plan, not to the parser's view of the whole file. Errors name the
+/// same lines as a whole parse would.
+fn parse_by_song(
+    text: &str,
+    songs: &[Range<usize>],
+    file: &str,
+    base_dir: &Path,
+) -> Result<Plan, ManifestError> {
+    let rest = split::skeleton(text, songs);
+    let raw: RawManifest =
+        toml::from_str(&rest).map_err(|e| locate::syntax_error(&rest, file, &e))?;
+    if raw.songs.is_some() {
+        // `songs` also defined outside its tables: let the parser judge.
+        return parse_whole(text, file, base_dir);
+    }
+    let top = Validator::new(&rest, file, raw.limits)?;
+    let mut ids = HashSet::new();
+    let mut plan = Vec::with_capacity(songs.len());
+    let (mut lines_before, mut counted) = (0, 0);
+    for range in songs {
+        lines_before += text[counted..range.start].matches('\n').count();
+        counted = range.start;
+        let table = &text[range.clone()];
+        let below = |e: ManifestError| ManifestError {
+            line: e.line.map(|l| l + lines_before),
+            ..e
+        };
+        let doc: RawSongTable =
+            toml::from_str(table).map_err(|e| below(locate::syntax_error(table, file, &e)))?;
+        let v = top.for_text(table);
+        for song in doc.songs {
+            let index = plan.len();
+            let song = v.song_entry(index, song, &raw.defaults, base_dir, &mut ids);
+            plan.push(song.map_err(below)?);
+        }
+    }
+    Ok(Plan {
+        base_dir: base_dir.to_path_buf(),
+        songs: plan,
+    })
 }
 
 /// Names stemflow writes itself in OUT or in a song folder (SPEC §11): a
