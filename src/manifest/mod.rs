@@ -250,4 +250,70 @@ source = { type = "tone", freq = 110.0 }
             assert!(!is_valid_name(bad), "{bad:?}");
         }
     }
+
+    /// Song-by-song parsing must accept exactly what a whole parse accepts,
+    /// with the same plan, and reject what it rejects: checked on mutations
+    /// of the committed manifests. With several mistakes the two may name
+    /// different ones (a whole parse reads every song before checking any;
+    /// song by song, an earlier song's bad value comes first), so the error
+    /// lines need only agree in most cases.
+    #[test]
+    fn song_by_song_parsing_agrees_with_a_whole_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let corpus: Vec<String> = ["fixtures/demo.toml", "tests/golden/every.toml"]
+            .iter()
+            .map(|p| std::fs::read_to_string(dir.join(p)).unwrap())
+            .collect();
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            (crate::seed::mix64(state) % n.max(1) as u64) as usize
+        };
+        let tokens = [
+            "[[songs]]\n",
+            "[defaults]\n",
+            "id = \"x\"\n",
+            "\"\"\"",
+            "[",
+            "]",
+            "\n",
+            "#",
+        ];
+        let (mut same_ok, mut same_err, mut same_line) = (0, 0, 0);
+        for _ in 0..1500 {
+            let mut text = corpus[next(corpus.len())].clone();
+            let mut at = next(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match next(3) {
+                0 => text.insert_str(at, tokens[next(tokens.len())]),
+                1 => {
+                    let mut end = (at + next(20)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                }
+                _ => text = format!("{text}{}", corpus[0]),
+            }
+            let split = parse(&text, "m.toml", Path::new("."));
+            let whole = parse_whole(&text, "m.toml", Path::new("."));
+            match (split, whole) {
+                (Ok(a), Ok(b)) => {
+                    let digests =
+                        |p: &Plan| p.songs.iter().map(|s| s.digest.clone()).collect::<Vec<_>>();
+                    assert_eq!(digests(&a), digests(&b), "{text}");
+                    same_ok += 1;
+                }
+                (Err(a), Err(b)) => {
+                    same_err += 1;
+                    same_line += usize::from(a.line == b.line);
+                }
+                (a, b) => panic!("split {:?} whole {:?}\n{text}", a.err(), b.err()),
+            }
+        }
+        assert!(same_ok > 100 && same_err > 100, "{same_ok} {same_err}");
+        assert!(same_line * 10 >= same_err * 9, "{same_line} of {same_err}");
+    }
 }
