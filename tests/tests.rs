@@ -9,6 +9,7 @@ mod util;
 mod bad_inputs;
 mod batch;
 mod cli;
+mod edges;
 mod files;
 mod golden;
 mod properties;
