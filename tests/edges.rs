@@ -70,7 +70,9 @@ fn a_manifest_over_the_size_limit_is_refused_unread() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("m.toml: cannot read manifest: larger than the limit of 67108864 bytes (64 MiB)"),
+        err.contains(
+            "m.toml: cannot read manifest: larger than the limit of 67108864 bytes (64 MiB)"
+        ),
         "{err}"
     );
 }
@@ -85,7 +87,10 @@ fn a_fifo_as_manifest_is_refused_without_blocking() {
     );
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("m.toml: cannot read manifest: is a FIFO (named pipe)"), "{err}");
+    assert!(
+        err.contains("m.toml: cannot read manifest: is a FIFO (named pipe)"),
+        "{err}"
+    );
 }
 
 /// A FIFO as a stem's file and as a reference: each song fails at once
@@ -115,7 +120,10 @@ fn fifo_inputs_fail_their_song_at_once() {
             .lines()
             .find(|l| l.contains(&format!("song \"{song}\"")))
             .unwrap_or_else(|| panic!("no line for {song}: {err}"));
-        assert!(line.contains("pipe.wav: is a FIFO (named pipe), not a regular file"), "{line}");
+        assert!(
+            line.contains("pipe.wav: is a FIFO (named pipe), not a regular file"),
+            "{line}"
+        );
     }
     assert!(d.join("out/good/master.wav").is_file());
 }
@@ -124,7 +132,11 @@ fn fifo_inputs_fail_their_song_at_once() {
 #[test]
 fn render_json_into_a_closed_pipe_keeps_exit_0() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("m.toml"), lead_song("a", 0.5, 1).to_string()).unwrap();
+    std::fs::write(
+        tmp.path().join("m.toml"),
+        lead_song("a", 0.5, 1).to_string(),
+    )
+    .unwrap();
     let mut child = spawn(tmp.path(), &["render", "m.toml", "--out", "out", "--json"]);
     drop(child.stdout.take());
     let o = wait_within(child, Duration::from_secs(30));
@@ -136,8 +148,15 @@ fn render_json_into_a_closed_pipe_keeps_exit_0() {
 #[test]
 fn render_to_a_full_disk_says_so_once_and_keeps_exit_0() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("m.toml"), lead_song("a", 0.5, 1).to_string()).unwrap();
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    std::fs::write(
+        tmp.path().join("m.toml"),
+        lead_song("a", 0.5, 1).to_string(),
+    )
+    .unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let o = bin()
         .args(["render", "m.toml", "--out", "out"])
         .current_dir(tmp.path())
@@ -156,7 +175,9 @@ fn render_to_a_full_disk_says_so_once_and_keeps_exit_0() {
 fn check_piped_into_head_stops_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     // Enough output to fill the pipe long after the reader left.
-    let text: String = (0..3000).map(|i| lead_song(&format!("s{i}"), 0.5, 1).to_string()).collect();
+    let text: String = (0..3000)
+        .map(|i| lead_song(&format!("s{i}"), 0.5, 1).to_string())
+        .collect();
     std::fs::write(tmp.path().join("m.toml"), text).unwrap();
     let mut child = spawn(tmp.path(), &["check", "m.toml"]);
     let mut first = String::new();
@@ -181,12 +202,15 @@ fn sigint_after_the_last_song_keeps_exit_0() {
         .map(|i| {
             Song::new(&format!("song-{i:04}"))
                 .with("duration = 0.01\narchive = \"\"")
-                .silent_stem("s")
+                .stem("t", "{ type = \"tone\", freq = 440.0 }")
                 .to_string()
         })
         .collect();
     std::fs::write(d.join("m.toml"), text).unwrap();
-    let mut child = spawn(d, &["render", "m.toml", "--out", "out", "--json", "--quiet"]);
+    let mut child = spawn(
+        d,
+        &["render", "m.toml", "--out", "out", "--json", "--quiet"],
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     while !d.join("out/summary.json").exists() {
         assert!(Instant::now() < deadline, "the batch never finished");
@@ -196,7 +220,12 @@ fn sigint_after_the_last_song_keeps_exit_0() {
     // SAFETY: signalling our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let mut json = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut json).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut json)
+        .unwrap();
     let o = wait_within(child, Duration::from_secs(30));
     assert!(json.len() > 65536, "the summary did not fill the pipe");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -249,7 +278,11 @@ fn atomic_write_on_a_full_disk_keeps_the_old_file() {
         let e = stemflow::io::atomic_write(&report, &vec![b' '; 200_000]).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
         assert_eq!(std::fs::read(&report).unwrap(), b"{\"old\": true}");
-        assert_eq!(std::fs::read_dir(&mnt).unwrap().count(), 1, "no temporary left");
+        assert_eq!(
+            std::fs::read_dir(&mnt).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     });
     let _ = Command::new("umount").arg(&mnt).status();
     result.unwrap();
@@ -303,7 +336,9 @@ fn a_ten_thousand_song_manifest_costs_under_128_mib() {
     let (code, kib) = max_rss_kib(tmp.path(), &["check", "m.toml"]);
     assert_eq!(code, 0);
     assert!(kib < limit, "check: {kib} KiB");
-    let args = ["render", "m.toml", "--out", "out", "--shard", "0/10000", "--quiet"];
+    let args = [
+        "render", "m.toml", "--out", "out", "--shard", "0/10000", "--quiet",
+    ];
     let (code, kib) = max_rss_kib(tmp.path(), &args);
     assert_eq!(code, 0);
     assert!(kib < limit, "one-song shard: {kib} KiB");
