@@ -290,6 +290,8 @@ fn atomic_write_on_a_full_disk_keeps_the_old_file() {
 
 /// Peak memory (max RSS, in KiB) of `stemflow args` run in `dir`, read
 /// with wait4 for that one child.
+// The child is reaped by wait4 (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn max_rss_kib(dir: &Path, args: &[&str]) -> (i32, i64) {
     let child = bin()
         .args(args)
