@@ -1,14 +1,29 @@
 //! stemflow: renders song manifests into duration-aligned stems, a master
 //! mix and a zip of deliverables, streaming block by block in flat memory.
 //!
-//! Data flows through the modules in this order: [`manifest`] (TOML to a
-//! [`plan`]), [`timing`], [`source`] (generators), [`align`], [`effects`],
-//! [`verify`], [`mix`], [`output`] (WAV, report, archive, overview);
-//! [`pipeline`] wires one song's processors with channels, [`batch`] runs
-//! many songs (with [`progress`] bars), [`cli`] parses the command line and
-//! [`tools`] holds the single-file `verify` and `align` commands.
+//! The modules follow the data, and every import points down this list
+//! (`../shared/tools/structure-check` finds no cycle):
+//!
+//! | stage | module | what it does |
+//! |---|---|---|
+//! | read | [`manifest`] | strict TOML (raw serde types, source locations, validation steps) to a [`plan`] |
+//! | plan | [`plan`], [`timing`] | the validated song: every default resolved; sections in beats, seconds and frames |
+//! | sources | [`source`] | generators and decoded, resampled files behind one `Source` trait |
+//! | align | [`align`] | brings each stem to exactly T frames (strategy, matched seams) |
+//! | effects | [`effects`] | filters, gain, echo; `effects::iir` runs biquad cascades in chunks |
+//! | mix | [`mix`] | gains and pan into the master; the master bus (gain, limiter, clip) |
+//! | verify | [`verify`] | statistics, loudness, true peak, envelope, checks |
+//! | render | [`pipeline`] | one song's processors wired with bounded channels of recycled blocks |
+//! | deliver | [`output`] | what consumes a finished song: report, overview, archive |
+//! | run | [`store`], [`batch`] | OUT's folders (marker, locks, atomic swap) and many songs at once |
+//! | command line | [`cli`], [`tools`] | subcommands, exit codes; the single-file `verify` and `align` |
+//!
+//! Shared below every stage: [`types`] (frames, blocks, stream specs),
+//! [`error`], [`io`] (WAV/RF64 files), [`seed`] (seeded hashing),
+//! [`cpu`] (the SIMD level, chosen once) and [`progress`] (bars).
 
 pub mod align;
+pub mod arrange;
 pub mod batch;
 pub mod cli;
 pub mod cpu;

@@ -98,6 +98,45 @@ pub struct StemPlan {
     /// Loop length in bars for grid-locked loops; `None`: the source length
     /// rounded to whole bars.
     pub loop_bars: Option<u32>,
+    /// Where in the song the stem plays (SPEC §9); `None`: all of it.
+    pub placement: Option<Placement>,
+}
+
+/// Where a placed stem plays, and how it enters and leaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    /// Regions as song frames `start..end`, sorted, disjoint and never
+    /// touching (adjacent sections are merged). An end past the song (an
+    /// `end_bar` beyond it, or none given) is cut at the target length
+    /// when the song renders.
+    pub regions: Vec<std::ops::Range<u64>>,
+    pub restart: Restart,
+    /// Raised-cosine fade at the start of each region.
+    pub fade_in_ms: f64,
+    /// Raised-cosine fade at the end of each region.
+    pub fade_out_ms: f64,
+}
+
+impl Placement {
+    /// The regions cut to a song of `target` frames; empty ones dropped.
+    pub fn regions_in(&self, target: u64) -> Vec<std::ops::Range<u64>> {
+        self.regions
+            .iter()
+            .map(|r| r.start.min(target)..r.end.min(target))
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+}
+
+/// What a placed stem's source does at each region (SPEC §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Restart {
+    /// The source starts again at frame 0 at every region, aligned to the
+    /// region's length.
+    Region,
+    /// The stem runs on the song's timeline and is only gated.
+    Song,
 }
 
 /// Tone waveform.
@@ -147,6 +186,33 @@ impl SourceSpec {
             SourceSpec::Silence { .. } => "silence",
             SourceSpec::File { .. } => "file",
         }
+    }
+
+    /// A generator's `length` in seconds, if the manifest gave one.
+    pub fn length(&self) -> Option<f64> {
+        match self {
+            SourceSpec::Tone { length, .. }
+            | SourceSpec::Drums { length, .. }
+            | SourceSpec::Noise { length, .. }
+            | SourceSpec::Silence { length } => *length,
+            SourceSpec::File { .. } => None,
+        }
+    }
+
+    /// The same source, made `seconds` long when it is a generator the
+    /// manifest gave no `length` (a placed stem's source fits its region).
+    pub fn with_default_length(&self, seconds: f64) -> SourceSpec {
+        let mut s = self.clone();
+        match &mut s {
+            SourceSpec::Tone { length, .. }
+            | SourceSpec::Drums { length, .. }
+            | SourceSpec::Noise { length, .. }
+            | SourceSpec::Silence { length } => {
+                length.get_or_insert(seconds);
+            }
+            SourceSpec::File { .. } => {}
+        }
+        s
     }
 }
 

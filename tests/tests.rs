@@ -6,11 +6,14 @@
 
 mod util;
 
+mod arrange;
 mod bad_inputs;
 mod batch;
 mod cli;
 mod edges;
 mod files;
 mod golden;
+mod grid;
 mod properties;
 mod render;
+mod safety;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::exit::{CliResult, EXIT_OK, Failure};
 use super::print::{errln, out_str, outln};
 use super::{load_plan, print_json};
-use crate::timing::{Section, Timing};
+use crate::timing::{Meter, Section, Timing};
 
 /// Arguments of `timing`.
 #[derive(clap::Args, Debug)]
@@ -15,9 +15,16 @@ pub struct TimingArgs {
     /// Tempo in beats per minute.
     #[arg(long)]
     pub bpm: f64,
-    /// Sections as name=beats, comma separated (intro=16,verse=32).
+    /// Sections as name=beats, comma separated (intro=16,verse=32); with
+    /// `--bars`, name=bars.
     #[arg(long, value_parser = parse_sections)]
     pub sections: SectionList,
+    /// Time signature: beats per bar / note value (3/4, 6/8).
+    #[arg(long, default_value = "4/4", value_parser = parse_meter)]
+    pub meter: Meter,
+    /// The section lengths are bars of the meter, not beats.
+    #[arg(long)]
+    pub bars: bool,
     /// Song duration in seconds, to check the sections against.
     #[arg(long)]
     pub duration: Option<f64>,
@@ -32,6 +39,10 @@ pub struct TimingArgs {
 /// Parsed `--sections`.
 #[derive(Clone, Debug)]
 pub struct SectionList(pub Vec<Section>);
+
+fn parse_meter(s: &str) -> Result<Meter, String> {
+    s.parse()
+}
 
 fn parse_sections(s: &str) -> Result<SectionList, String> {
     s.split(',')
@@ -60,13 +71,14 @@ pub fn check(path: &Path) -> CliResult {
     let plan = load_plan(Some(path))?;
     for song in &plan.songs {
         outln!(
-            "song {:?}: {} at {} BPM, {} Hz {} {}ch, {} frames, archive {}",
+            "song {:?}: {} at {} BPM in {}, {} Hz {} {}ch, {} frames, archive {}",
             song.id,
             match song.duration {
                 Some(d) => format!("{d} s"),
                 None => "duration from the reference".into(),
             },
             song.bpm,
+            song.meter,
             song.spec.sample_rate,
             song.spec.format.name(),
             song.spec.channels,
@@ -75,12 +87,13 @@ pub fn check(path: &Path) -> CliResult {
         );
         for stem in &song.stems {
             outln!(
-                "  stem {:<16} {:<8} align {:<9} gain {:.3} effects {}",
+                "  stem {:<16} {:<8} align {:<9} gain {:.3} effects {}{}",
                 stem.name,
                 stem.source.kind(),
                 stem.align.name(),
                 stem.gain,
-                stem.effects.len()
+                stem.effects.len(),
+                placement(song, stem)
             );
         }
         out_str(&song.timing.table());
@@ -89,6 +102,30 @@ pub fn check(path: &Path) -> CliResult {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Where a placed stem plays, for `check`: " in 12.000-24.000 s (restart
+/// region)", or nothing for a stem that plays the whole song.
+fn placement(song: &crate::plan::SongPlan, stem: &crate::plan::StemPlan) -> String {
+    let Some(p) = &stem.placement else {
+        return String::new();
+    };
+    let rate = song.spec.sample_rate as f64;
+    // Until the reference gives the duration, an open end stays open.
+    let target = song.duration.map_or(u64::MAX, |_| song.target_frames().0);
+    let regions: Vec<String> = p
+        .regions_in(target)
+        .iter()
+        .map(|r| match r.end {
+            u64::MAX => format!("{:.3} s-end", r.start as f64 / rate),
+            end => format!("{:.3}-{:.3} s", r.start as f64 / rate, end as f64 / rate),
+        })
+        .collect();
+    let restart = match p.restart {
+        crate::plan::Restart::Region => "region",
+        crate::plan::Restart::Song => "song",
+    };
+    format!(" in {} (restart {restart})", regions.join(", "))
 }
 
 /// Runs `timing`.
@@ -105,7 +142,15 @@ pub fn timing(args: TimingArgs) -> CliResult {
             args.sample_rate
         )));
     }
-    let t = Timing::new(args.bpm, args.sample_rate, &args.sections.0);
+    let mut sections = args.sections.0;
+    if args.bars {
+        for s in &mut sections {
+            s.beats = s.beats.checked_mul(args.meter.beats).ok_or_else(|| {
+                Failure::usage(format!("--sections: {:?} has too many bars", s.name))
+            })?;
+        }
+    }
+    let t = Timing::with_meter(args.bpm, args.meter, args.sample_rate, &sections);
     let mut warning = None;
     if let Some(d) = args.duration {
         if !(d.is_finite() && d > 0.0) {

@@ -124,7 +124,15 @@ impl WavOut {
                         // Sum of two uniforms in [-½, ½) LSB: triangular, ±1 LSB.
                         0.5 * (uniform(key, 2 * n) + uniform(key, 2 * n + 1))
                     });
-                    let q = (*v as f64 * scale + d).round().clamp(lo, hi) as i32;
+                    // Digital silence stays silent (SPEC §10): dither is for
+                    // quantising a signal, and exact 0.0 has nothing to
+                    // quantise. The dither counter still advances, so every
+                    // other sample gets the dither it always had.
+                    let q = if *v == 0.0 {
+                        0
+                    } else {
+                        (*v as f64 * scale + d).round().clamp(lo, hi) as i32
+                    };
                     let le = q.to_le_bytes();
                     self.bytes.extend_from_slice(&le[..bits as usize / 8]);
                 }
@@ -377,6 +385,34 @@ mod tests {
         }
         w.write(&b).unwrap();
         w.finish().unwrap();
+    }
+
+    #[test]
+    fn exact_silence_is_never_dithered() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [SampleFormat::Pcm24, SampleFormat::Pcm16] {
+            let spec = StreamSpec {
+                sample_rate: 48000,
+                channels: 1,
+                format,
+            };
+            let p = dir.path().join("s.wav");
+            let mut w = WavOut::create(&p, spec, Dither::Tpdf, 3).unwrap();
+            let mut b = Block::new(1, 4000);
+            // Silence, a quiet signal, silence again.
+            for (i, v) in b.samples_mut().iter_mut().enumerate() {
+                *v = if (1000..2000).contains(&i) { 1e-6 } else { 0.0 };
+            }
+            w.write(&b).unwrap();
+            w.finish().unwrap();
+            let got: Vec<i32> = hound::WavReader::open(&p)
+                .unwrap()
+                .samples::<i32>()
+                .map(Result::unwrap)
+                .collect();
+            assert!(got[..1000].iter().chain(&got[2000..]).all(|&v| v == 0));
+            assert!(got[1000..2000].iter().any(|&v| v != 0), "still dithered");
+        }
     }
 
     #[test]

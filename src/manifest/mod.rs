@@ -173,9 +173,10 @@ pub fn is_valid_name(name: &str) -> bool {
 /// form): equal digests mean equal renders.
 fn digest(song: &SongPlan) -> String {
     let text = format!(
-        "{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         song.id,
         song.bpm,
+        song.meter,
         song.duration.unwrap_or(0.0),
         song.spec,
         song.seed,
@@ -185,7 +186,8 @@ fn digest(song: &SongPlan) -> String {
         song.archive,
         song.compression,
         song.timing,
-        song.stems
+        song.stems,
+        song.keep_files
     );
     format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }

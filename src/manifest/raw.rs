@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::plan::{AlignMode, Clip, Compression, Dither, Wave};
+use crate::plan::{AlignMode, Clip, Compression, Dither, Restart, Wave};
 use crate::types::SampleFormat;
 
 /// The whole file. Songs keep their spans so errors can point into them.
@@ -141,6 +141,8 @@ impl<'de> Deserialize<'de> for RawVerify {
 pub(super) struct RawSong {
     pub(super) id: String,
     pub(super) bpm: f64,
+    /// `"N/D"`, parsed by validation so its errors name the key.
+    pub(super) meter: Option<String>,
     pub(super) duration: Option<f64>,
     pub(super) archive: Option<String>,
     pub(super) keep_files: Option<bool>,
@@ -185,7 +187,9 @@ pub(super) struct RawReference {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSection {
     pub(super) name: String,
-    pub(super) beats: u32,
+    /// Exactly one of `beats` and `bars`.
+    pub(super) beats: Option<u32>,
+    pub(super) bars: Option<u32>,
 }
 
 /// A stem's `role`, which picks its alignment when `align = "auto"`.
@@ -211,6 +215,15 @@ pub(super) struct RawStem {
     pub(super) effects: Vec<RawEffect>,
     pub(super) crossfade_ms: Option<f64>,
     pub(super) fade_ms: Option<f64>,
+    pub(super) loop_bars: Option<u32>,
+    // Placement (SPEC §9). Not a flattened sub-struct: serde's `flatten`
+    // would switch off `deny_unknown_fields` and the parser's positions.
+    pub(super) sections: Option<Vec<String>>,
+    pub(super) start_bar: Option<u32>,
+    pub(super) end_bar: Option<u32>,
+    pub(super) restart: Option<Restart>,
+    pub(super) fade_in_ms: Option<f64>,
+    pub(super) fade_out_ms: Option<f64>,
 }
 
 /// A stem's `source`, tagged by `type`.

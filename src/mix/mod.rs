@@ -106,6 +106,7 @@ mod tests {
             effects: vec![],
             crossfade_ms: 50.0,
             loop_bars: None,
+            placement: None,
             fade_ms: 10.0,
         }
     }

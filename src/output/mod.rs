@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SongError;
 use crate::pipeline::{MasterOutcome, SongOutcome, StemOutcome};
 use crate::plan::SongPlan;
-use crate::timing::SectionTiming;
+use crate::timing::{Meter, SectionTiming};
 use crate::verify::ReferenceInfo;
 
 /// A song's status in reports and the summary.
@@ -19,6 +19,9 @@ pub enum Status {
     Ok,
     Failed,
     Skipped,
+    /// Another process holds the song's lock (SPEC §11): not rendered,
+    /// nothing of it touched, and not ok (exit 1).
+    Busy,
 }
 
 /// One error as reported.
@@ -55,6 +58,8 @@ pub struct Report<'a> {
     pub target_frames: u64,
     pub duration: f64,
     pub bpm: f64,
+    /// The time signature the sections' bars count in (`"4/4"`).
+    pub meter: Meter,
     pub timing: &'a [SectionTiming],
     pub reference: Option<&'a ReferenceInfo>,
     pub stems: &'a [StemOutcome],
@@ -87,6 +92,7 @@ impl<'a> Report<'a> {
             target_frames: song.target_frames_or_zero().0,
             duration: song.duration.unwrap_or(0.0),
             bpm: song.bpm,
+            meter: song.meter,
             timing: &song.timing.sections,
             reference,
             stems: outcome.map_or(&[], |o| &o.stems),
@@ -147,6 +153,7 @@ impl Summary {
                 Status::Ok => "ok",
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped",
+                Status::Busy => "BUSY",
             };
             let realtime = if s.seconds > 0.0 && s.status == Status::Ok {
                 format!("{:.1}x", s.duration / s.seconds)
@@ -179,5 +186,23 @@ pub fn estimate_bytes(song: &SongPlan) -> u64 {
         2 * wavs
     } else {
         wavs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialise_as_the_spec_names_them() {
+        for (status, name) in [
+            (Status::Ok, "\"ok\""),
+            (Status::Failed, "\"failed\""),
+            (Status::Skipped, "\"skipped\""),
+            (Status::Busy, "\"busy\""),
+        ] {
+            assert_eq!(serde_json::to_string(&status).unwrap(), name);
+            assert_eq!(serde_json::from_str::<Status>(name).unwrap(), status);
+        }
     }
 }

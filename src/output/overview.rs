@@ -108,7 +108,18 @@ pub fn svg(song: &SongPlan, outcome: &SongOutcome) -> String {
         .enumerate()
     {
         let y = l.top + l.master_h + 20.0 + i as f64 * l.lane_h;
-        let sub = format!("{} · {}", st.align.strategy, fig(st.loudness.lufs, "LUFS"));
+        let placed = st
+            .placement
+            .as_ref()
+            .map_or(String::new(), |p| match p.regions.len() {
+                1 => " · 1 region".to_string(),
+                n => format!(" · {n} regions"),
+            });
+        let sub = format!(
+            "{}{placed} · {}",
+            st.align.strategy,
+            fig(st.loudness.lufs, "LUFS")
+        );
         let lane = Lane {
             y,
             h: l.lane_h - 6.0,

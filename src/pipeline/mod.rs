@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::align::AlignInfo;
+use crate::arrange::PlacementInfo;
 use crate::error::{SongError, Stage, StageError};
 use crate::plan::SongPlan;
 use crate::types::Frames;
@@ -53,6 +54,9 @@ pub struct StemOutcome {
     #[serde(flatten)]
     pub loudness: Loudness,
     pub file: String,
+    /// Where a placed stem plays (SPEC §9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementInfo>,
 }
 
 /// A rendered song's measurements (files are in the song folder).
@@ -76,7 +80,11 @@ pub fn render_song(
 ) -> Result<SongOutcome, SongError> {
     let block_size = opts.block_size.max(1);
     let workers = stem::build_all(song, dir, block_size, opts.threads)?;
-    let aligns: Vec<AlignInfo> = workers.iter().map(|w| w.align_info().clone()).collect();
+    let aligns: Vec<(AlignInfo, Option<PlacementInfo>)> = workers
+        .iter()
+        .zip(&song.stems)
+        .map(|(w, stem)| (w.align_info().clone(), w.placement_info(stem)))
+        .collect();
     let mix = MixStage::new(song, dir, block_size).map_err(|f| f.in_song(&song.id, None))?;
     let failure = Failure::new(&song.id, interrupt);
     let (mixed, figures) =
@@ -101,7 +109,7 @@ pub fn render_song(
 /// The song's outcome from what its stems and master measured.
 fn outcome(
     song: &SongPlan,
-    aligns: Vec<AlignInfo>,
+    aligns: Vec<(AlignInfo, Option<PlacementInfo>)>,
     figures: Vec<StemFigures>,
     master: MasterOutcome,
 ) -> SongOutcome {
@@ -110,16 +118,19 @@ fn outcome(
         .iter()
         .zip(aligns)
         .zip(figures)
-        .map(|((stem, align), (levels, loudness, envelope))| {
-            let outcome = StemOutcome {
-                name: stem.name.clone(),
-                align,
-                levels,
-                loudness,
-                file: format!("stems/{}.wav", stem.name),
-            };
-            (outcome, envelope)
-        })
+        .map(
+            |((stem, (align, placement)), (levels, loudness, envelope))| {
+                let outcome = StemOutcome {
+                    name: stem.name.clone(),
+                    align,
+                    levels,
+                    loudness,
+                    file: format!("stems/{}.wav", stem.name),
+                    placement,
+                };
+                (outcome, envelope)
+            },
+        )
         .unzip();
     SongOutcome {
         stems,

@@ -16,11 +16,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::error::StoreError;
+use super::layout::Layout;
 use super::marker::{self, Existing};
+use super::names::{describe, is_valid_id};
 use super::rename::{discard, place_new};
-use super::{OutDir, StoreError, describe, is_valid_id};
 
-/// What [`OutDir::open`] did in `OUT/.stemflow/tmp/` and `trash/`.
+/// What [`OutDir::open`](super::OutDir::open) did in `OUT/.stemflow/tmp/` and `trash/`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cleanup {
     /// Debris deleted.
@@ -62,10 +64,10 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 /// Cleans `trash/` (first: it may hold a folder to restore) and `tmp/`.
-pub(super) fn run(out: &OutDir) -> Result<Cleanup, StoreError> {
+pub(super) fn run(out: &Layout) -> Result<Cleanup, StoreError> {
     let mut report = Cleanup::default();
-    for (dir, is_trash) in [(out.trash_dir(), true), (out.tmp_dir(), false)] {
-        for path in list(&dir)? {
+    for (dir, is_trash) in [(&out.trash, true), (&out.tmp, false)] {
+        for path in list(dir)? {
             clean_entry(out, &path, is_trash, &mut report);
         }
     }
@@ -73,7 +75,7 @@ pub(super) fn run(out: &OutDir) -> Result<Cleanup, StoreError> {
 }
 
 /// Deletes or restores one entry if its song lock is free.
-fn clean_entry(out: &OutDir, path: &Path, is_trash: bool, report: &mut Cleanup) {
+fn clean_entry(out: &Layout, path: &Path, is_trash: bool, report: &mut Cleanup) {
     let name = path.file_name().and_then(|n| n.to_str());
     let Some((id, old)) = name.and_then(parse_entry) else {
         report.skip(path, "not named <id>.<pid>.<n>; left alone");
@@ -111,7 +113,7 @@ fn clean_entry(out: &OutDir, path: &Path, is_trash: bool, report: &mut Cleanup) 
 /// Moves an old folder set aside by an interrupted fallback swap back to
 /// `OUT/<id>` when that is missing and the folder is complete by its marker.
 /// `Ok(false)`: not to be restored (delete it).
-fn restore(out: &OutDir, id: &str, path: &Path) -> Result<bool, String> {
+fn restore(out: &Layout, id: &str, path: &Path) -> Result<bool, String> {
     match out.inspect(id) {
         Ok(Existing::Absent) => {}
         Ok(_) => return Ok(false),
@@ -131,6 +133,7 @@ fn restore(out: &OutDir, id: &str, path: &Path) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::OutDir;
     use super::super::swap::tests::publish;
     use super::*;
 

@@ -14,7 +14,8 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
-use super::{StoreError, describe};
+use super::error::StoreError;
+use super::names::describe;
 
 /// Holds one song's lock; dropping it releases the lock (the file stays).
 #[derive(Debug)]

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::error::StoreError;
+use super::names::describe;
 
 /// File name of the marker inside a song folder.
 pub const MARKER: &str = ".stemflow-song";
@@ -97,7 +98,7 @@ fn scan(dir: &Path, id: &str, sync: bool) -> Result<Vec<MarkedFile>, StoreError>
                     });
                 }
             } else {
-                let what = super::describe(meta.file_type());
+                let what = describe(meta.file_type());
                 return Err(unpublishable(&path, id, format!("cannot publish a {what}")));
             }
         }
@@ -175,7 +176,7 @@ fn read_marker(dir: &Path, id: &str) -> Result<Existing, StoreError> {
         Err(e) => return Err(StoreError::io(&path, Some(id), e)),
     };
     if !meta.is_file() {
-        let what = super::describe(meta.file_type());
+        let what = describe(meta.file_type());
         return Ok(Existing::NotOurs {
             why: format!("its {MARKER} is a {what}"),
         });
@@ -205,7 +206,7 @@ pub(super) fn inspect_dir(dir: &Path, id: &str) -> Result<Existing, StoreError> 
         Err(e) => return Err(StoreError::io(dir, Some(id), e)),
     };
     if !meta.is_dir() {
-        let what = super::describe(meta.file_type());
+        let what = describe(meta.file_type());
         return Ok(Existing::NotOurs {
             why: format!("it is a {what}"),
         });
@@ -231,7 +232,7 @@ fn verify_file(dir: &Path, file: &MarkedFile) -> Result<(), String> {
         let last = i + 1 == parts.len();
         let ok = if last { meta.is_file() } else { meta.is_dir() };
         if !ok {
-            let what = super::describe(meta.file_type());
+            let what = describe(meta.file_type());
             return Err(format!("{}: is a {what}", path.display()));
         }
         if last && meta.len() != file.bytes {
@@ -250,7 +251,7 @@ pub(super) fn verify_dir(dir: &Path, marker: &Marker) -> Result<(), String> {
             return Err(format!(
                 "{}: is a {}",
                 dir.display(),
-                super::describe(m.file_type())
+                describe(m.file_type())
             ));
         }
         Err(e) => return Err(format!("{}: {e}", dir.display())),

@@ -21,16 +21,19 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::error::StoreError;
+use super::layout::Layout;
+use super::lock::SongLock;
 use super::marker::{self, Existing, Marker};
+use super::names::unique_name;
 use super::rename::{discard, exchange, fault_point, is_unsupported, place_new};
-use super::{OutDir, SongLock, StoreError, unique_name};
 
 /// A folder in `OUT/.stemflow/tmp/` where one song is built. Dropped
 /// without [`Staging::publish`], it is deleted (best effort; otherwise the
-/// next [`OutDir::open`] deletes it).
+/// next [`OutDir::open`](super::OutDir::open) deletes it).
 #[derive(Debug)]
 pub struct Staging<'a> {
-    out: &'a OutDir,
+    out: &'a Layout,
     id: String,
     path: PathBuf,
     // Held for the staging folder's whole life: it is what keeps other
@@ -41,11 +44,11 @@ pub struct Staging<'a> {
 impl<'a> Staging<'a> {
     /// Creates a new, empty staging folder for `id` (lock already checked).
     pub(super) fn create(
-        out: &'a OutDir,
+        out: &'a Layout,
         id: &str,
         lock: &'a SongLock,
     ) -> Result<Staging<'a>, StoreError> {
-        let tmp = out.tmp_dir();
+        let tmp = &out.tmp;
         for _ in 0..1000 {
             let path = tmp.join(unique_name(id));
             match fs::create_dir(&path) {
@@ -63,7 +66,7 @@ impl<'a> Staging<'a> {
             }
         }
         let e = io::Error::other("no free staging folder name");
-        Err(StoreError::io(tmp, Some(id), e))
+        Err(StoreError::io(tmp.clone(), Some(id), e))
     }
 
     /// The staging folder; write the song's files here.
@@ -112,7 +115,7 @@ impl<'a> Staging<'a> {
             self.place(&dest)?;
         }
         if self.out.fsync {
-            marker::sync_path(self.out.root(), &self.id)?;
+            marker::sync_path(&self.out.root, &self.id)?;
         }
         Ok(marker)
     }
@@ -159,7 +162,7 @@ impl<'a> Staging<'a> {
     /// next open removes; the new folder is already published.
     fn retire_old(&self) {
         fault_point(3);
-        let trash = self.out.trash_dir().join(unique_name(&self.id));
+        let trash = self.out.trash.join(unique_name(&self.id));
         if fs::rename(&self.path, &trash).is_ok() {
             let _ = discard(&trash, true);
         }
@@ -169,7 +172,7 @@ impl<'a> Staging<'a> {
     fn replace_by_renames(&self, dest: &Path) -> Result<(), StoreError> {
         let aside = self
             .out
-            .trash_dir()
+            .trash
             .join(format!("{}.old", unique_name(&self.id)));
         fault_point(2);
         fs::rename(dest, &aside).map_err(|e| StoreError::io(dest, Some(&self.id), e))?;
@@ -193,6 +196,7 @@ impl Drop for Staging<'_> {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::OutDir;
     use super::*;
 
     /// Stages `id` with `files` (relative path, contents) and publishes it.

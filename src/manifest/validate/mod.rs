@@ -4,6 +4,7 @@
 //! contract: the same bad manifest always names the same key and line.
 
 mod effect;
+mod placement;
 mod song;
 mod stem;
 

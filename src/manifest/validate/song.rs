@@ -35,15 +35,22 @@ impl Validator<'_> {
         let archive = self.archive(at, &raw.id, raw.archive.as_deref())?;
         let reference = self.reference(at, raw.reference.as_ref(), base_dir)?;
         let keep_files = self.keep_files(at, raw.keep_files, archive.is_some())?;
-        let timing = self.timing(at, raw.bpm, spec.sample_rate, &raw.sections, duration)?;
-        let stems = self.stems(at, raw.stems, spec, base_dir)?;
+        let meter = self.meter(at, raw.meter.as_deref())?;
+        let timing = self.timing(
+            at,
+            (raw.bpm, meter),
+            spec.sample_rate,
+            &raw.sections,
+            duration,
+        )?;
+        let stems = self.stems(at, raw.stems, spec, (&timing, duration), base_dir)?;
         let master = self.master(at, &raw.master)?;
         let compression = raw.compression.or(defaults.compression);
         Ok(SongPlan {
             id: raw.id.clone(),
             index,
             bpm: raw.bpm,
-            meter: Meter::default(),
+            meter,
             duration,
             spec,
             seed: raw.seed.or(defaults.seed).unwrap_or(1),
@@ -281,17 +288,25 @@ impl Validator<'_> {
         Ok(keep)
     }
 
+    /// `meter` (default 4/4).
+    fn meter(&self, at: At<'_>, raw: Option<&str>) -> Result<Meter, ManifestError> {
+        raw.map_or(Ok(Meter::default()), |m| {
+            m.parse()
+                .map_err(|e: String| self.err(at, Some("meter"), e))
+        })
+    }
+
     /// The sections' timing, which must fit in the duration when known.
     fn timing(
         &self,
         at: At<'_>,
-        bpm: f64,
+        (bpm, meter): (f64, Meter),
         sample_rate: u32,
         raw: &[RawSection],
         duration: Option<f64>,
     ) -> Result<Timing, ManifestError> {
-        let sections = self.sections(at, raw)?;
-        let timing = Timing::new(bpm, sample_rate, &sections);
+        let sections = self.sections(at, raw, meter)?;
+        let timing = Timing::with_meter(bpm, meter, sample_rate, &sections);
         if let Some(duration) = duration {
             timing
                 .check_duration(duration)
@@ -300,8 +315,14 @@ impl Validator<'_> {
         Ok(timing)
     }
 
-    /// The sections in order: names 1 to 64 characters and unique, beats > 0.
-    fn sections(&self, at: At<'_>, raw: &[RawSection]) -> Result<Vec<Section>, ManifestError> {
+    /// The sections in order: names 1 to 64 characters and unique, beats
+    /// (or bars of `meter`) > 0.
+    fn sections(
+        &self,
+        at: At<'_>,
+        raw: &[RawSection],
+        meter: Meter,
+    ) -> Result<Vec<Section>, ManifestError> {
         let mut names = HashSet::new();
         let mut sections = Vec::new();
         for s in raw {
@@ -310,16 +331,39 @@ impl Validator<'_> {
                 let what = format!("duplicate section {:?}", s.name);
                 return Err(self.err(at, Some("sections.name"), what));
             }
-            if s.beats == 0 {
-                let what = format!("section {:?} has 0 beats", s.name);
-                return Err(self.err(at, Some("sections.beats"), what));
-            }
             sections.push(Section {
                 name: s.name.clone(),
-                beats: s.beats,
+                beats: self.section_beats(at, s, meter)?,
             });
         }
         Ok(sections)
+    }
+
+    /// A section's length in beats, from exactly one of `beats` and `bars`.
+    fn section_beats(
+        &self,
+        at: At<'_>,
+        s: &RawSection,
+        meter: Meter,
+    ) -> Result<u32, ManifestError> {
+        let (key, beats) = match (s.beats, s.bars) {
+            (Some(_), Some(_)) => {
+                let what = format!("section {:?}: give `beats` or `bars`, not both", s.name);
+                return Err(self.err(at, Some("sections.bars"), what));
+            }
+            (None, None) => {
+                let what = format!("section {:?}: missing `beats` (or `bars`)", s.name);
+                return Err(self.err(at, Some("sections.name"), what));
+            }
+            (Some(beats), None) => ("beats", Some(beats)),
+            (None, Some(bars)) => ("bars", bars.checked_mul(meter.beats)),
+        };
+        let what = match beats {
+            Some(b) if b > 0 => return Ok(b),
+            Some(_) => format!("section {:?} has 0 {key}", s.name),
+            None => format!("section {:?} is too long", s.name),
+        };
+        Err(self.err(at, Some(&format!("sections.{key}")), what))
     }
 
     /// `[songs.master]`: the clip mode and the optional loudness targets.

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
+use super::placement::SongTime;
 use super::{At, Validator};
 use crate::manifest::error::ManifestError;
 use crate::manifest::is_valid_name;
@@ -24,6 +25,7 @@ impl Validator<'_> {
         at: At<'_>,
         raw: Vec<Spanned<RawStem>>,
         spec: StreamSpec,
+        song: SongTime<'_>,
         base_dir: &Path,
     ) -> Result<Vec<StemPlan>, ManifestError> {
         if raw.is_empty() {
@@ -51,37 +53,43 @@ impl Validator<'_> {
             if !names.insert(stem.name.clone()) {
                 return Err(self.err(stem_at, Some("name"), "duplicate stem name in this song"));
             }
-            stems.push(self.stem(stem_at, stem, spec, base_dir)?);
+            stems.push(self.stem(stem_at, stem, spec, song, base_dir)?);
         }
         Ok(stems)
     }
 
     /// One stem, checked in key order: source, gain, pan, crossfade, fade,
-    /// effects.
+    /// effects, loop_bars, placement.
     fn stem(
         &self,
         at: At<'_>,
-        raw: RawStem,
+        mut raw: RawStem,
         spec: StreamSpec,
+        song: SongTime<'_>,
         base_dir: &Path,
     ) -> Result<StemPlan, ManifestError> {
         let nyquist = spec.sample_rate as f64 / 2.0;
-        let source = self.source(at, raw.source, nyquist, base_dir)?;
+        let raw_source = std::mem::replace(&mut raw.source, RawSource::Silence { length: None });
+        let source = self.source(at, raw_source, nyquist, base_dir)?;
         let gain = self.gain(at, raw.gain, raw.gain_db)?;
         let (pan, crossfade_ms, fade_ms) =
             self.pan_and_fades(at, raw.pan, raw.crossfade_ms, raw.fade_ms)?;
-        let effects = self.effects(at, raw.effects, nyquist)?;
+        let effects = self.effects(at, std::mem::take(&mut raw.effects), nyquist)?;
+        let loop_bars = self.loop_bars(at, raw.loop_bars)?;
+        let align = raw.align.unwrap_or(AlignMode::Auto);
+        let placement = self.placement(at, &raw, (&source, align), song)?;
         Ok(StemPlan {
             rhythmic: rhythmic(raw.role, &raw.name, &source),
             name: raw.name,
             source,
-            align: raw.align.unwrap_or(AlignMode::Auto),
+            align,
             gain,
             pan,
             effects,
             crossfade_ms,
             fade_ms,
-            loop_bars: None,
+            loop_bars,
+            placement,
         })
     }
 
