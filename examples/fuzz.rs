@@ -87,6 +87,14 @@ const TOKENS: &[&str] = &[
     "taps = 4294967295",
     "q = 0",
     "order = 255",
+    "archive = ",
+    "\"summary.json\"",
+    "\"overview.svg\"",
+    "\".stemflow\"",
+    "\"\\u001b[31m\"",
+    "\"a\\u0007\"",
+    "1e-6",
+    "[songs.sections]",
 ];
 
 fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], text_tokens: bool) -> Vec<u8> {

@@ -100,6 +100,18 @@ manifest_cases! {
     archive_named_like_an_output: good_with("duration = 0.5", "duration = 0.5\narchive = \"master.wav\"") => "key `archive`: \"master.wav\" is a name stemflow writes itself";
     bad_limit: format!("[limits]\nmax_stems = 0\n{}", good_song()) => "key `limits.max_stems`: must be at least 1";
     toml_syntax: good_with("bpm = 120", "bpm = = 120") => "m.toml:4:";
+    id_summary_json: good_with("id = \"good\"", "id = \"summary.json\"") => "m.toml:3: song \"summary.json\": key `id`: \"summary.json\" is a name stemflow writes itself";
+    id_dot_stemflow: good_with("id = \"good\"", "id = \".stemflow\"") => "song \".stemflow\": key `id`: must match";
+    id_stems: good_with("id = \"good\"", "id = \"stems\"") => "key `id`: \"stems\" is a name stemflow writes itself";
+    id_deliver_in_capitals: good_with("id = \"good\"", "id = \"DELIVER\"") => "key `id`: \"DELIVER\" is a name stemflow writes itself";
+    archive_named_overview_svg: good_with("duration = 0.5", "duration = 0.5\narchive = \"overview.svg\"") => "m.toml:6: song \"good\": key `archive`: \"overview.svg\" is a name stemflow writes itself";
+    archive_named_summary_json: good_with("duration = 0.5", "duration = 0.5\narchive = \"summary.json\"") => "key `archive`: \"summary.json\" is a name stemflow writes itself";
+    archive_named_like_the_marker: good_with("duration = 0.5", "duration = 0.5\narchive = \".stemflow-song\"") => "key `archive`: \".stemflow-song\" is a name stemflow writes itself";
+    archive_with_a_control_character: good_with("duration = 0.5", "duration = 0.5\narchive = \"a\\u0007.zip\"") => "key `archive`: must be a plain file name inside the song folder (no slashes or control characters)";
+    section_name_with_an_escape_sequence: good_with("name = \"a\"", "name = \"a\\u001b[31m\"") => "m.toml:8: song \"good\": key `sections.name`: \"a\\u{1b}[31m\" contains a control character";
+    section_name_with_a_newline: good_with("name = \"a\"", "name = \"a\\nb\"") => "key `sections.name`: \"a\\nb\" contains a control character";
+    stem_name_with_a_bell: good_with("name = \"lead\"", "name = \"le\\u0007ad\"") => "key `name`: must match";
+    song_shorter_than_one_frame: good_with("duration = 0.5", "duration = 1e-6") => "m.toml:5: song \"good\": key `duration`: 0.000001 s is shorter than one frame at 48000 Hz";
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod bad_inputs;
 mod batch;
 mod cli;
 mod delivery;
+mod edges;
 mod files;
 mod golden;
 mod grid;

@@ -107,7 +107,7 @@ fn render_locked(
         Ok(s) => s,
         Err(e) => return Line { song, start }.done(Status::Failed, vec![e.to_string()]),
     };
-    let result = resolve_reference(song, &mut warnings)
+    let result = resolve_reference(song, &mut warnings, shared.interrupt)
         .and_then(|reference| check_space(song, out.root()).map(|_| reference))
         .and_then(|reference| {
             let ctx = RenderCtx {
@@ -173,7 +173,8 @@ fn publish_failure(
     }
     let staging = out.stage(&song.id, lock)?;
     let path = staging.path().join("report.json");
-    std::fs::write(&path, report).map_err(|e| StoreError::io(&path, Some(&song.id), e))?;
+    crate::io::atomic_write(&path, report.as_bytes())
+        .map_err(|e| StoreError::io(&path, Some(&song.id), e))?;
     staging.publish(&song.fingerprint).map(|_| ())
 }
 
@@ -209,13 +210,15 @@ fn record_failure(path: &Path, report: &str) {
 fn resolve_reference(
     song: &mut SongPlan,
     warnings: &mut Vec<String>,
+    interrupt: &AtomicBool,
 ) -> Result<Option<ReferenceInfo>, SongError> {
     let Some(plan) = &song.reference else {
         warnings.extend(plan_warnings(song));
         return Ok(None);
     };
     let fail = |song: &SongPlan, error| SongError::new(&song.id, Stage::Reference, error);
-    let info = verify::check_reference(plan).map_err(|e| fail(song, e))?;
+    // Checked per packet, so Ctrl-C stops a long reference within a second.
+    let info = verify::check_reference_until(plan, interrupt).map_err(|e| fail(song, e))?;
     match song.duration {
         None => {
             song.duration = Some(info.duration);
@@ -264,10 +267,14 @@ impl RenderCtx<'_> {
         warnings.extend(source_warnings(song, &outcome));
         let report = Report::new(song, self.reference, Some(&outcome), None, warnings);
         let overview_path = tmp.join("overview.svg");
-        std::fs::write(&overview_path, crate::output::overview::svg(song, &outcome))
-            .map_err(io(&overview_path))?;
+        crate::io::atomic_write(
+            &overview_path,
+            crate::output::overview::svg(song, &outcome).as_bytes(),
+        )
+        .map_err(io(&overview_path))?;
         let report_path = tmp.join("report.json");
-        std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
+        crate::io::atomic_write(&report_path, report.to_json().as_bytes())
+            .map_err(io(&report_path))?;
         if let Some(name) = &song.archive {
             self.archive(name, &outcome)?;
         }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::exit::{CliResult, EXIT_OK, Failure};
+use super::print::outln;
 use crate::tools::ToolError;
 use crate::tools::align::{AlignRequest, align_file};
 
@@ -37,7 +38,7 @@ pub fn run(args: AlignArgs) -> CliResult {
     if let Some(frames) = info.release_frames.filter(|f| *f > 0) {
         detail = format!(", release of {frames} frames kept for the end");
     }
-    println!(
+    outln!(
         "{}: {} frames ({}), {} from {} source frames{detail}",
         args.output.display(),
         aligned.target,

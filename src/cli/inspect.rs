@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::exit::{CliResult, EXIT_OK, Failure};
+use super::print::{errln, out_str, outln};
 use super::{load_plan, print_json};
 use crate::timing::{Meter, Section, Timing};
 
@@ -69,7 +70,7 @@ fn parse_sections(s: &str) -> Result<SectionList, String> {
 pub fn check(path: &Path) -> CliResult {
     let plan = load_plan(Some(path))?;
     for song in &plan.songs {
-        println!(
+        outln!(
             "song {:?}: {} at {} BPM in {}, {} Hz {} {}ch, {} frames, archive {}",
             song.id,
             match song.duration {
@@ -85,7 +86,7 @@ pub fn check(path: &Path) -> CliResult {
             song.archive.as_deref().unwrap_or("none")
         );
         for stem in &song.stems {
-            println!(
+            outln!(
                 "  stem {:<16} {:<8} align {:<9} gain {:.3} effects {}{}",
                 stem.name,
                 stem.source.kind(),
@@ -95,9 +96,9 @@ pub fn check(path: &Path) -> CliResult {
                 placement(song, stem)
             );
         }
-        print!("{}", song.timing.table());
+        out_str(&song.timing.table());
         for w in crate::batch::plan_warnings(song) {
-            println!("  warning: {w}");
+            outln!("  warning: {w}");
         }
     }
     Ok(EXIT_OK)
@@ -160,10 +161,10 @@ pub fn timing(args: TimingArgs) -> CliResult {
     if args.json {
         print_json(&t);
     } else {
-        print!("{}", t.table());
+        out_str(&t.table());
     }
     if let Some(w) = warning {
-        eprintln!("stemflow: warning: {w}");
+        errln!("stemflow: warning: {w}");
     }
     Ok(EXIT_OK)
 }
@@ -187,6 +188,6 @@ pub fn init(args: InitArgs) -> CliResult {
     }
     std::fs::write(path, crate::DEMO_MANIFEST)
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display());
     Ok(EXIT_OK)
 }

@@ -6,6 +6,7 @@
 mod align;
 pub mod exit;
 mod inspect;
+mod print;
 mod render;
 mod verify;
 
@@ -59,7 +60,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(Failure { code, message }) => {
-            eprintln!("stemflow: {message}");
+            print::errln!("stemflow: {message}");
             code
         }
     }
@@ -89,5 +90,5 @@ fn load_plan(manifest: Option<&Path>) -> Result<Plan, Failure> {
 fn print_json<T: serde::Serialize>(value: &T) {
     // Plain structs with string keys: serialising cannot fail.
     let text = serde_json::to_string_pretty(value).expect("output is plain data");
-    println!("{text}");
+    print::outln!("{text}");
 }

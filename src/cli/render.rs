@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::exit::{CliResult, EXIT_INTERRUPTED, EXIT_OK, EXIT_SONG_FAILED, Failure};
+use super::print::{errln, out_str};
 use super::{load_plan, print_json};
 use crate::batch::{self, BatchOptions};
-use crate::output::Status;
+use crate::output::{Status, Summary};
 use crate::progress::Progress;
 
 /// Set by the SIGINT/SIGTERM handler.
@@ -67,6 +68,20 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((k, n))
 }
 
+/// Songs the interrupt actually stopped: skipped with an error that says
+/// "interrupted" (stopped mid-render, or never started). A SIGINT that
+/// arrives after the last song finished stops nothing, so the run's exit
+/// code stays what the songs make it.
+fn interrupted_songs(summary: &Summary) -> usize {
+    summary
+        .songs
+        .iter()
+        .filter(|s| {
+            s.status == Status::Skipped && s.errors.iter().any(|e| e.starts_with("interrupted"))
+        })
+        .count()
+}
+
 /// Runs `render`.
 pub fn run(args: RenderArgs) -> CliResult {
     let plan = load_plan(args.manifest.as_deref())?;
@@ -95,18 +110,18 @@ pub fn run(args: RenderArgs) -> CliResult {
     if args.json {
         print_json(&summary);
     } else {
-        print!("{}", summary.table());
+        out_str(&summary.table());
     }
     let not_ok =
         |s: &&crate::output::SongSummary| matches!(s.status, Status::Failed | Status::Busy);
     for s in summary.songs.iter().filter(not_ok) {
-        eprintln!(
+        errln!(
             "stemflow: {}",
             s.errors.first().map(String::as_str).unwrap_or("failed")
         );
     }
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        eprintln!("stemflow: interrupted; finished songs are complete, the rest were not written");
+    if INTERRUPTED.load(Ordering::SeqCst) && interrupted_songs(&summary) > 0 {
+        errln!("stemflow: interrupted; finished songs are complete, the rest were not written");
         return Ok(EXIT_INTERRUPTED);
     }
     // A busy song was not rendered by this run: not ok (SPEC §11).

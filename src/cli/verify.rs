@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::exit::{CliResult, EXIT_OK, Failure};
+use super::print::outln;
 use super::print_json;
 use crate::tools::verify::{Expect, verify_file};
 
@@ -27,7 +28,7 @@ pub fn run(args: VerifyArgs) -> CliResult {
     } else {
         let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         let l = &report.loudness;
-        println!(
+        outln!(
             "{}: {} Hz, {} ch, {}, {} frames ({:.3} s), peak {:.6}, rms {:.6}, {} LUFS, LRA {} LU, {} dBTP",
             report.file,
             report.sample_rate,

@@ -1,14 +1,19 @@
 //! Files below the pipeline: the WAV/RF64 writer (with its Broadcast WAV
 //! `bext` chunk) and reader, the FLAC writer, the PCM quantiser both
-//! writers share so they hold the same integers, and what the filesystem
-//! can tell about free space. Nothing here knows about songs or stems.
+//! writers share so they hold the same integers, what the filesystem can
+//! tell about free space, opening inputs without ever blocking on a FIFO or
+//! device, and replacing a small file atomically. Nothing here knows about
+//! songs or stems.
 
 pub mod bext;
 pub mod flac;
 pub mod pcm;
 pub mod wav;
 
+use std::fs::{File, Metadata};
+use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::StageError;
 use crate::plan::{Codec, Dither};
@@ -77,6 +82,86 @@ pub fn read_header(path: &Path) -> Result<wav::WavHeader, StageError> {
     }
 }
 
+/// Refuses anything but a regular file (after symlinks): a FIFO would block
+/// a reader until some writer shows up, a device (`/dev/zero`) never ends,
+/// and a socket cannot be read as a file. The error says what it is.
+pub fn check_regular(meta: &Metadata) -> io::Result<()> {
+    let ft = meta.file_type();
+    let what = if ft.is_file() {
+        return Ok(());
+    } else if ft.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&ft)
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("is {what}, not a regular file"),
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_ft: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Opens a regular file for reading, never blocking: the type is checked
+/// before opening (a FIFO is never opened), and again on the open handle
+/// with `O_NONBLOCK`, so a file swapped for a FIFO in between is refused
+/// instead of waited on.
+pub fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
+    check_regular(&std::fs::metadata(path)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    check_regular(&meta)?;
+    Ok((file, meta))
+}
+
+/// Writes `bytes` to `path` as a whole or not at all: into a temporary
+/// file beside it, then renamed over it. A full disk or a crash leaves the
+/// previous file (or none), never a truncated or 0-byte one; the temporary
+/// file is removed on failure. Returns the error of the write or rename.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = path.with_file_name(format!(
+        ".stemflow-tmp-{}-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush()).map(|_| f))
+        .and_then(|f| f.sync_data())
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 /// Bytes free for an unprivileged writer on the filesystem holding `path`;
 /// `None` where the platform cannot tell (the caller then skips its check).
 #[cfg(unix)]
@@ -95,4 +180,51 @@ pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
 #[cfg(not(unix))]
 pub fn free_bytes(_path: &std::path::Path) -> Option<u64> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, b"old").unwrap();
+        atomic_write(&path, b"new contents").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_atomic_write_leaves_what_was_there_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        // Renaming a file over a non-empty folder fails after the data was
+        // written: the folder stays as it was.
+        let folder = dir.path().join("f");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("inside"), b"kept").unwrap();
+        assert!(atomic_write(&folder, b"new").is_err());
+        assert_eq!(std::fs::read(folder.join("inside")).unwrap(), b"kept");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_regular(&fifo).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO (named pipe)"), "{e}");
+        let e = open_regular(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a character device"), "{e}");
+        let e = open_regular(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+    }
 }

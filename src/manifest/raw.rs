@@ -19,7 +19,16 @@ pub(super) struct RawManifest {
     pub(super) limits: RawLimits,
     #[serde(default)]
     pub(super) defaults: RawDefaults,
-    #[serde(default)]
+    /// `None` when the file has no `songs` key at all (the song tables
+    /// may then be parsed one by one, see `split`).
+    pub(super) songs: Option<Vec<Spanned<RawSong>>>,
+}
+
+/// One song table parsed on its own (see `split`): a document holding just
+/// `[[songs]]` and its sub-tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSongTable {
     pub(super) songs: Vec<Spanned<RawSong>>,
 }
 

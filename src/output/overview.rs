@@ -31,11 +31,23 @@ fn path(env: &Envelope, x0: f64, y: f64, height: f64, scale: f64) -> String {
     d
 }
 
+/// Text as XML character data or an attribute value. Control characters
+/// (and the two non-characters) cannot appear in XML 1.0 even escaped, so
+/// they become U+FFFD: the picture stays valid XML whatever a name holds.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn fig(v: Option<f64>, unit: &str) -> String {
@@ -258,5 +270,13 @@ mod tests {
             push_fixed(&mut d, v, decimals);
             assert_eq!(d, want, "{v}");
         }
+    }
+
+    #[test]
+    fn escaping_leaves_only_valid_xml_text() {
+        assert_eq!(
+            esc("a<b>&\"c'\u{1b}[31m\u{0}\u{7f}\u{85}\u{FFFE}é"),
+            "a&lt;b&gt;&amp;&quot;c&apos;\u{FFFD}[31m\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}é"
+        );
     }
 }

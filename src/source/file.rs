@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::well_known as wk;
@@ -117,10 +118,12 @@ fn open_file(path: &Path) -> Result<(File, u64), StageError> {
     if meta.is_dir() {
         return Err(bad(path, "is a directory, not an audio file"));
     }
+    // A FIFO would block the song (and every interrupt) until a writer
+    // appeared; a device never ends: refused before they are opened.
+    let (mut file, meta) = crate::io::open_regular(path).map_err(|e| StageError::io(path, e))?;
     if meta.len() == 0 {
         return Err(bad(path, "is empty (0 bytes)"));
     }
-    let mut file = File::open(path).map_err(|e| StageError::io(path, e))?;
     let mut magic = [0u8; 4];
     if std::io::Read::read_exact(&mut file, &mut magic).is_ok() && &magic == b"RF64" {
         return Err(bad(
@@ -293,9 +296,19 @@ impl FileSource {
     /// Decodes the whole file once, counting frames (and checking it
     /// decodes to the end).
     pub fn count_frames(&mut self) -> Result<u64, StageError> {
+        self.count_frames_until(&AtomicBool::new(false))
+    }
+
+    /// [`FileSource::count_frames`], giving up with
+    /// [`StageError::Cancelled`] as soon as `stop` is set (checked every
+    /// packet, so a long file answers an interrupt in milliseconds).
+    pub fn count_frames_until(&mut self, stop: &AtomicBool) -> Result<u64, StageError> {
         self.rewind()?;
         let mut n = 0;
         while self.decode_packet()? {
+            if stop.load(Ordering::Relaxed) {
+                return Err(StageError::Cancelled);
+            }
             n += ((self.pending.len() - self.pending_pos) / self.out_channels) as u64;
             self.pending.clear();
             self.pending_pos = 0;
@@ -467,11 +480,17 @@ impl Source for FileSource {
 /// Probes and fully decodes a file (streaming, in fixed memory) to learn
 /// its exact rate, channels and length.
 pub fn probe(path: &Path) -> Result<FileInfo, StageError> {
+    probe_until(path, &AtomicBool::new(false))
+}
+
+/// [`probe`], giving up with [`StageError::Cancelled`] once `stop` is set:
+/// counting a long file's frames must not outlast an interrupt.
+pub fn probe_until(path: &Path, stop: &AtomicBool) -> Result<FileInfo, StageError> {
     let Opened { dec, info, .. } = open_decoding(path)?;
     // Decode in the file's own layout: channel mapping does not matter here.
     let channels = info.channels as usize;
     let mut s = FileSource::from_decoding(path, info, dec, channels);
-    s.info.frames = Frames(s.count_frames()?);
+    s.info.frames = Frames(s.count_frames_until(stop)?);
     Ok(s.info)
 }
 

@@ -6,6 +6,7 @@
 //! stay here, so what fails a song is found in one place.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
@@ -148,7 +149,17 @@ pub struct ReferenceInfo {
 /// Probes a reference, decoding it to the end in fixed memory, and checks
 /// the manifest's expectations of it.
 pub fn check_reference(r: &ReferencePlan) -> Result<ReferenceInfo, StageError> {
-    let info: FileInfo = file::probe(&r.path)?;
+    check_reference_until(r, &AtomicBool::new(false))
+}
+
+/// [`check_reference`] that gives up with [`StageError::Cancelled`] as
+/// soon as `interrupt` is set: streaming a multi-gigabyte reference must not
+/// delay SIGINT/SIGTERM past a moment.
+pub fn check_reference_until(
+    r: &ReferencePlan,
+    interrupt: &AtomicBool,
+) -> Result<ReferenceInfo, StageError> {
+    let info: FileInfo = file::probe_until(&r.path, interrupt)?;
     let fail = |detail: String| StageError::Check {
         check: "reference",
         detail: format!("{}: {detail}", r.path.display()),

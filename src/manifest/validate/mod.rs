@@ -15,9 +15,10 @@ use std::path::Path;
 
 use super::error::ManifestError;
 use super::locate::{Table, key_line, table_region};
-use super::raw::{RawLimits, RawManifest};
+use super::raw::{RawDefaults, RawLimits, RawManifest, RawSong};
 use super::{MAX_DURATION_S, MAX_STEMS, digest};
-use crate::plan::Plan;
+use crate::plan::{Plan, SongPlan};
+use toml::Spanned;
 
 /// Checks one manifest's raw tables against its text (for error lines).
 pub(super) struct Validator<'a> {
@@ -103,31 +104,59 @@ impl<'a> Validator<'a> {
     }
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     /// The whole manifest: at least one song, ids unique, each song valid.
     pub(super) fn plan(&self, raw: RawManifest, base_dir: &Path) -> Result<Plan, ManifestError> {
         let whole = 0..self.text.len();
-        let top = At::top(&whole);
-        if raw.songs.is_empty() {
-            return Err(self.err(top, Some("songs"), "the manifest has no songs"));
+        let raw_songs = raw.songs.unwrap_or_default();
+        if raw_songs.is_empty() {
+            return Err(self.err(At::top(&whole), Some("songs"), "the manifest has no songs"));
         }
         let mut ids = HashSet::new();
-        let mut songs = Vec::new();
-        for (index, spanned) in raw.songs.into_iter().enumerate() {
-            let span = table_region(self.text, spanned.span(), Table::Song);
-            let song = spanned.into_inner();
-            let at = At::song(&span, &song.id);
-            if !ids.insert(song.id.clone()) {
-                return Err(self.err(at, Some("id"), "duplicate song id"));
-            }
-            let mut song = self.song(index, song, &raw.defaults, &span, base_dir)?;
-            song.digest = digest(&song);
-            songs.push(song);
-        }
+        let songs = raw_songs
+            .into_iter()
+            .enumerate()
+            .map(|(index, song)| self.song_entry(index, song, &raw.defaults, base_dir, &mut ids))
+            .collect::<Result<_, _>>()?;
         Ok(Plan {
             base_dir: base_dir.to_path_buf(),
             songs,
         })
+    }
+
+    /// The same limits, checking another text (one song's table, parsed
+    /// on its own: its errors' lines are then relative to that text).
+    pub(super) fn for_text<'b>(&self, text: &'b str) -> Validator<'b>
+    where
+        'a: 'b,
+    {
+        Validator {
+            text,
+            file: self.file,
+            max_duration: self.max_duration,
+            max_stems: self.max_stems,
+        }
+    }
+
+    /// Song number `index` of the manifest, its id not among `ids` (which
+    /// it joins), with its digest.
+    pub(super) fn song_entry(
+        &self,
+        index: usize,
+        spanned: Spanned<RawSong>,
+        defaults: &RawDefaults,
+        base_dir: &Path,
+        ids: &mut HashSet<String>,
+    ) -> Result<SongPlan, ManifestError> {
+        let span = table_region(self.text, spanned.span(), Table::Song);
+        let song = spanned.into_inner();
+        if !ids.insert(song.id.clone()) {
+            let at = At::song(&span, &song.id);
+            return Err(self.err(at, Some("id"), "duplicate song id"));
+        }
+        let mut song = self.song(index, song, defaults, &span, base_dir)?;
+        song.digest = digest(&song);
+        Ok(song)
     }
 
     /// `v` when it is finite and `ok`; otherwise the error "`what`, got `v`"

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use super::{At, Validator};
 use crate::manifest::error::ManifestError;
-use crate::manifest::is_valid_name;
 use crate::manifest::raw::{RawDefaults, RawMaster, RawReference, RawSection, RawSong, RawVerify};
+use crate::manifest::{is_reserved_name, is_valid_name};
 use crate::plan::{Clip, Compression, Dither, MasterPlan, ReferencePlan, SongPlan, VerifyLimits};
 use crate::timing::{Meter, Section, Timing};
 use crate::types::{SampleFormat, StreamSpec};
@@ -30,6 +30,7 @@ impl Validator<'_> {
         self.identity(at, &raw.id, raw.bpm)?;
         let spec = self.spec(at, &raw, defaults)?;
         let duration = self.duration(at, raw.duration, raw.reference.is_some())?;
+        self.at_least_one_frame(at, duration, spec.sample_rate)?;
         let verify = self.verify(at, &defaults.verify, &raw.verify)?;
         let archive = self.archive(at, &raw.id, raw.archive.as_deref())?;
         let reference = self.reference(at, raw.reference.as_ref(), base_dir)?;
@@ -76,6 +77,13 @@ impl Validator<'_> {
                 at,
                 Some("id"),
                 "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} (it names a folder)",
+            ));
+        }
+        if is_reserved_name(id) {
+            return Err(self.err(
+                at,
+                Some("id"),
+                format!("{id:?} is a name stemflow writes itself"),
             ));
         }
         let ok = bpm > 0.0 && bpm <= 1000.0;
@@ -140,6 +148,37 @@ impl Validator<'_> {
         }
     }
 
+    /// A song must hold at least one frame at its rate: a shorter one would
+    /// render empty files and still pass.
+    fn at_least_one_frame(
+        &self,
+        at: At<'_>,
+        duration: Option<f64>,
+        sample_rate: u32,
+    ) -> Result<(), ManifestError> {
+        match duration {
+            Some(d) if crate::types::Frames::from_seconds(d, sample_rate).0 == 0 => {
+                let what = format!("{d} s is shorter than one frame at {sample_rate} Hz");
+                Err(self.err(at, Some("duration"), what))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A section name, shown in reports, on the terminal and in
+    /// overview.svg: 1 to 64 characters, none of them a control character
+    /// (which would garble a terminal and make the SVG invalid XML).
+    fn section_name(&self, at: At<'_>, name: &str) -> Result<(), ManifestError> {
+        if name.is_empty() || name.len() > 64 {
+            return Err(self.err(at, Some("sections.name"), "must be 1 to 64 characters"));
+        }
+        if name.contains(char::is_control) {
+            let what = format!("{name:?} contains a control character");
+            return Err(self.err(at, Some("sections.name"), what));
+        }
+        Ok(())
+    }
+
     /// `[songs.verify]` over `[defaults.verify]`, each limit in range.
     fn verify(
         &self,
@@ -188,14 +227,21 @@ impl Validator<'_> {
             Some("") => return Ok(None),
             Some(a) => a,
         };
-        if a.contains(['/', '\\', '\0']) || a == "." || a == ".." || a.len() > 128 {
+        if a.contains(['/', '\\']) || a.contains(char::is_control) {
+            return Err(self.err(
+                at,
+                Some("archive"),
+                "must be a plain file name inside the song folder (no slashes or control characters)",
+            ));
+        }
+        if a == "." || a == ".." || a.len() > 128 {
             return Err(self.err(
                 at,
                 Some("archive"),
                 "must be a plain file name inside the song folder",
             ));
         }
-        if matches!(a, "master.wav" | "master.flac" | "report.json" | "stems") {
+        if is_reserved_name(a) {
             return Err(self.err(
                 at,
                 Some("archive"),
@@ -282,9 +328,7 @@ impl Validator<'_> {
         let mut names = HashSet::new();
         let mut sections = Vec::new();
         for s in raw {
-            if s.name.is_empty() || s.name.len() > 64 {
-                return Err(self.err(at, Some("sections.name"), "must be 1 to 64 characters"));
-            }
+            self.section_name(at, &s.name)?;
             if !names.insert(s.name.clone()) {
                 let what = format!("duplicate section {:?}", s.name);
                 return Err(self.err(at, Some("sections.name"), what));
