@@ -13,3 +13,4 @@ mod files;
 mod golden;
 mod properties;
 mod render;
+mod truepeak;
