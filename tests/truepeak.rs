@@ -59,8 +59,8 @@ fn reference_peak(x: &[f64]) -> f64 {
                         (PI * d).sin() / (PI * d)
                     };
                     let r = d / REF_HALF as f64;
-                    let w = bessel_i0(REF_BETA * (1.0 - r * r).max(0.0).sqrt())
-                        / bessel_i0(REF_BETA);
+                    let w =
+                        bessel_i0(REF_BETA * (1.0 - r * r).max(0.0).sqrt()) / bessel_i0(REF_BETA);
                     sinc * w
                 })
                 .collect()
@@ -124,7 +124,13 @@ fn signals(rate: u32, frames: usize, peak: f64) -> Vec<(&'static str, Vec<f64>)>
     // a sine driven eight times into a hard clip.
     let period = rate as f64 / 1001.0;
     let square: Vec<f64> = (0..frames)
-        .map(|n| if (n as f64 / period).fract() < 0.5 { 1.0 } else { -1.0 })
+        .map(|n| {
+            if (n as f64 / period).fract() < 0.5 {
+                1.0
+            } else {
+                -1.0
+            }
+        })
         .collect();
     let clipped: Vec<f64> = (0..frames)
         .map(|n| (8.0 * (2.0 * PI * 441.7 * n as f64 / rate as f64).sin()).clamp(-1.0, 1.0))
@@ -254,8 +260,9 @@ fn the_limiter_holds_minus_1_dbtp_by_16x_oversampling_in_time() {
             assert_eq!(out.len(), input.len(), "{rate} Hz {name}: exactly T frames");
             let truth = reference_db(&out, 2);
             // No time shift: the output lines up with the input best at
-            // lag 0 of all lags within ±40 frames.
-            let best = (-40isize..=40)
+            // lag 0 of all lags within ±8 frames (the 0.45·fs tone repeats
+            // every 20, so a wider search would find its twin lags).
+            let best = (-8isize..=8)
                 .max_by(|&a, &b| {
                     let (ca, cb) = (
                         correlation(&out, &input, 2, a),
@@ -264,7 +271,8 @@ fn the_limiter_holds_minus_1_dbtp_by_16x_oversampling_in_time() {
                     ca.total_cmp(&cb)
                 })
                 .unwrap();
-            let line = format!("{rate} Hz {name:>18}: limited to {truth:+.3} dBTP (16x), lag {best}");
+            let line =
+                format!("{rate} Hz {name:>18}: limited to {truth:+.3} dBTP (16x), lag {best}");
             eprintln!("{line}");
             if truth > -1.0 || best != 0 {
                 failures.push(line);
@@ -282,8 +290,15 @@ fn the_limiter_and_meter_give_the_same_bytes_for_any_block_size() {
     let whole = limited(&input, 2, rate, -1.0, 4096);
     let tp = metered_db(&input, 2, rate, 4096);
     for block in [1, 64, 1000] {
-        assert!(limited(&input, 2, rate, -1.0, block) == whole, "limiter, block {block}");
-        assert_eq!(metered_db(&input, 2, rate, block), tp, "meter, block {block}");
+        assert!(
+            limited(&input, 2, rate, -1.0, block) == whole,
+            "limiter, block {block}"
+        );
+        assert_eq!(
+            metered_db(&input, 2, rate, block),
+            tp,
+            "meter, block {block}"
+        );
     }
 }
 
@@ -310,12 +325,14 @@ fn a_rendered_full_band_master_holds_its_ceiling_and_reports_it() {
     let (_, master) = read_wav(&tmp.path().join("out/n/master.wav"));
     assert_eq!(master.len(), input.len());
     let truth = reference_db(&master, 2);
-    assert!(truth <= -1.0, "master at {truth:.3} dBTP by 16x oversampling");
-    let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(tmp.path().join("out/n/report.json")).unwrap(),
-    )
-    .unwrap();
-    let reported = report["master"]["loudness"]["true_peak_db"]
+    assert!(
+        truth <= -1.0,
+        "master at {truth:.3} dBTP by 16x oversampling"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/n/report.json")).unwrap())
+            .unwrap();
+    let reported = report["master"]["true_peak_db"]
         .as_f64()
         .unwrap_or_else(|| panic!("no master true peak in {report}"));
     assert!(

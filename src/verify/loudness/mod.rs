@@ -31,6 +31,7 @@ mod truepeak;
 
 use kweight::k_weighting;
 use truepeak::TruePeak;
+pub use truepeak::TruePeakInterpolator;
 
 /// Histogram bins: 0.1 LU wide from −70 LUFS (the absolute gate) to +30.
 const BINS: usize = 1000;
@@ -210,7 +211,7 @@ impl LoudnessMeter {
             short_term_counter: 0,
             gating: Histogram::new(),
             short_term: Histogram::new(),
-            true_peak: TruePeak::new(rate, channels as usize),
+            true_peak: TruePeak::new(channels as usize),
             weighted: Vec::new(),
         }
     }
