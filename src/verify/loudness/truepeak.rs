@@ -45,8 +45,10 @@ pub struct TruePeakInterpolator {
     fold: Folded,
     /// max over phases of Σ|taps|: |interpolated| ≤ bound · max|input|.
     bound: f64,
-    /// The oversampled points of the stretch being scanned.
+    /// The oversampled points of the stretch being scanned, and each
+    /// point's refined peak.
     points: Vec<f32>,
+    refined: Vec<f32>,
 }
 
 impl TruePeakInterpolator {
@@ -72,6 +74,7 @@ impl TruePeakInterpolator {
             fold: Folded::new(&coefs),
             bound,
             points: Vec::new(),
+            refined: Vec::new(),
         }
     }
 
@@ -85,17 +88,13 @@ impl TruePeakInterpolator {
     /// up to `end` (`start` ≥ [`HISTORY`](Self::HISTORY)).
     pub fn stretch_peaks(&mut self, line: &[f32], start: usize, end: usize, out: &mut [f32]) {
         debug_assert!(start >= Self::HISTORY && end <= line.len());
-        // Points of input start − 1 (for the first neighbour) up to end,
-        // then the sample that closes the last stretch.
-        self.points.clear();
-        self.points.resize(FACTOR * (end - start + 1) + 1, 0.0);
-        oversample(self.isa, line, start - 1, end, &self.fold, &mut self.points);
-        self.points[FACTOR * (end - start + 1)] = line[end - Self::DELAY];
-        for (i, o) in out[..end - start].iter_mut().enumerate() {
-            let k = FACTOR * (i + 1);
-            *o = (k..k + FACTOR)
-                .map(|k| refine(self.points[k - 1], self.points[k], self.points[k + 1]))
-                .fold(0.0f32, f32::max);
+        let len = end - start;
+        self.points.resize(FACTOR * (len + 1) + 1, 0.0);
+        self.refined.resize(FACTOR * len, 0.0);
+        let (points, refined) = (&mut self.points, &mut self.refined);
+        kernel(self.isa, line, start, end, &self.fold, points, refined);
+        for (o, r) in out[..len].iter_mut().zip(refined.chunks_exact(FACTOR)) {
+            *o = r[0].max(r[1]).max(r[2]).max(r[3]);
         }
     }
 }
@@ -141,9 +140,11 @@ fn design() -> Vec<f32> {
 fn refine(a: f32, b: f32, c: f32) -> f32 {
     let (a, b, c) = (a.abs(), b.abs(), c.abs());
     let den = 2.0 * b - a - c;
+    // Both sides computed, then one chosen: lanes without branches.
+    let lift = (a - c) * (a - c) / (8.0 * den);
+    let top = (b + lift).min(b * REFINE_MAX);
     if b >= a && b >= c && den > 0.0 {
-        let lift = (a - c) * (a - c) / (8.0 * den);
-        (b + lift).min(b * REFINE_MAX)
+        top
     } else {
         b
     }
@@ -248,30 +249,74 @@ impl Folded {
     }
 }
 
-/// Writes the four oversampled points of each input `first..end` of
-/// `line` (the sample n − DELAY, then the points ¼, ½, ¾ after it) into
-/// `points`, in time order. AVX doubles the lanes where the CPU has it;
-/// without FMA contraction every lane rounds as SSE2 does: same bits.
-fn oversample(isa: Isa, line: &[f32], first: usize, end: usize, fold: &Folded, points: &mut [f32]) {
+/// The kernel: the four oversampled points of each input `start − 1..end`
+/// of `line` (the sample n − DELAY, then the points ¼, ½, ¾ after it) in
+/// time order into `points`, closed by the sample after the last; then
+/// each point of the inputs `start..end` refined by its neighbours into
+/// `refined`. AVX doubles the lanes where the CPU has it; without FMA
+/// contraction every lane rounds as SSE2 does, and a quotient is exact in
+/// any lane: same bits.
+fn kernel(
+    isa: Isa,
+    line: &[f32],
+    start: usize,
+    end: usize,
+    fold: &Folded,
+    points: &mut [f32],
+    refined: &mut [f32],
+) {
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx | Level::AvxFma => {
             // SAFETY: an `Isa` at these levels exists only on a CPU with
             // AVX.
-            unsafe { oversample_avx(line, first, end, fold, points) }
+            unsafe { kernel_avx(line, start, end, fold, points, refined) }
         }
-        _ => oversample_portable(line, first, end, fold, points),
+        _ => kernel_portable(line, start, end, fold, points, refined),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-fn oversample_avx(line: &[f32], first: usize, end: usize, fold: &Folded, points: &mut [f32]) {
-    oversample_portable(line, first, end, fold, points)
+fn kernel_avx(
+    line: &[f32],
+    start: usize,
+    end: usize,
+    fold: &Folded,
+    points: &mut [f32],
+    refined: &mut [f32],
+) {
+    kernel_portable(line, start, end, fold, points, refined)
 }
 
 #[inline(always)]
-fn oversample_portable(line: &[f32], first: usize, end: usize, fold: &Folded, points: &mut [f32]) {
+fn kernel_portable(
+    line: &[f32],
+    start: usize,
+    end: usize,
+    fold: &Folded,
+    points: &mut [f32],
+    refined: &mut [f32],
+) {
+    let last = FACTOR * (end - start + 1);
+    oversample(line, start - 1, end, fold, &mut points[..last]);
+    points[last] = line[end - TAPS / 2];
+    // Point k of input start is points[k + FACTOR]: its neighbours are
+    // one either side.
+    let (a, b, c) = (
+        &points[FACTOR - 1..],
+        &points[FACTOR..],
+        &points[FACTOR + 1..],
+    );
+    for (k, r) in refined.iter_mut().enumerate() {
+        *r = refine(a[k], b[k], c[k]);
+    }
+}
+
+/// Writes the four oversampled points of each input `first..end` of
+/// `line` into `points`.
+#[inline(always)]
+fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, points: &mut [f32]) {
     const LANES: usize = 8;
     let half = TAPS / 2;
     let mut n = first;
@@ -318,5 +363,95 @@ fn oversample_portable(line: &[f32], first: usize, end: usize, fold: &Folded, po
             sm,
             (ss - sd) * 0.5,
         ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phases_mirror_each_other_and_phase_0_is_the_sample() {
+        // What folding the phases, and taking phase 0 from the line,
+        // rely on.
+        let coefs = design();
+        let h = |p: usize, t: usize| coefs[p * TAPS + t];
+        for p in 1..FACTOR {
+            for t in 0..TAPS {
+                assert_eq!(h(p, t), h(FACTOR - p, TAPS - 1 - t), "phase {p} tap {t}");
+            }
+        }
+        for t in 0..TAPS {
+            let want = if t == TAPS / 2 { 1.0 } else { 0.0 };
+            assert!((h(0, t) - want).abs() < 1e-7, "tap {t}: {}", h(0, t));
+        }
+    }
+
+    #[test]
+    fn the_parabola_finds_a_tone_crest_between_the_points() {
+        // A 0.45·fs tone's crest half a 4× step from the nearest point:
+        // the point alone is 0.55 dB low, the parabola within 0.05 dB.
+        let step = 2.0 * std::f64::consts::PI * 0.45 / FACTOR as f64;
+        for offset in [0.0, 0.2, 0.5] {
+            let at = |k: f64| ((k - offset) * step).cos() as f32;
+            let peak = refine(at(-1.0), at(0.0), at(1.0)).max(refine(at(0.0), at(1.0), at(2.0)));
+            assert!(
+                20.0 * (peak as f64).log10() > -0.05,
+                "offset {offset}: {peak}"
+            );
+        }
+        // Not a local maximum: the point itself.
+        assert_eq!(refine(0.9, 0.5, 0.1), 0.5);
+    }
+
+    #[test]
+    fn every_cpu_path_gives_the_same_bits() {
+        // Loud and quiet stretches, so the meter skips some chunks;
+        // lengths leave a tail after the eight-input runs.
+        let line: Vec<f32> = (0..5000)
+            .map(|n| {
+                let level = if (n / 700) % 2 == 0 { 0.9 } else { 0.01 };
+                level * ((n as f32 * 1.37).sin() + 0.5 * (n as f32 * 0.11).cos()) / 1.5
+            })
+            .collect();
+        let run = |isa: Isa| {
+            let mut tp = TruePeakInterpolator::with_isa(isa);
+            let start = TruePeakInterpolator::HISTORY;
+            let mut bits = Vec::new();
+            for end in [start + 1, start + 8, start + 13, line.len()] {
+                let mut out = vec![0.0f32; end - start];
+                tp.stretch_peaks(&line, start, end, &mut out);
+                bits.extend(out.iter().map(|v| v.to_bits()));
+            }
+            let (mut peak, mut scratch) = (0.0f32, vec![0.0; CHUNK]);
+            scan(&mut tp, &line, &mut peak, &mut scratch);
+            bits.push(peak.to_bits());
+            bits
+        };
+        let portable = run(Isa::PORTABLE);
+        for level in Level::ALL {
+            match Isa::new(level) {
+                Some(isa) => assert!(run(isa) == portable, "{level:?}"),
+                None => eprintln!("skipped {level:?}: this CPU lacks it"),
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_changes_no_result() {
+        // The meter's chunk skipping against every stretch computed.
+        let line: Vec<f32> = (0..3000)
+            .map(|n| {
+                let level = if (n / 300) % 3 == 0 { 0.8 } else { 0.05 };
+                level * (n as f32 * 2.9).sin()
+            })
+            .collect();
+        let mut tp = TruePeakInterpolator::new();
+        let start = TruePeakInterpolator::HISTORY;
+        let mut all = vec![0.0f32; line.len() - start];
+        tp.stretch_peaks(&line, start, line.len(), &mut all);
+        let (mut peak, mut scratch) = (0.0f32, vec![0.0; CHUNK]);
+        scan(&mut tp, &line, &mut peak, &mut scratch);
+        assert_eq!(peak, all.iter().fold(0.0f32, |m, &v| m.max(v)));
     }
 }
