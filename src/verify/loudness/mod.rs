@@ -436,10 +436,7 @@ mod tests {
             // clicks' near-Nyquist crests higher, and rightly so. It is
             // held to an independent 16× reference in tests/truepeak.rs;
             // here only to being in the crate's neighbourhood.
-            assert!(
-                (ours.true_peak_db.unwrap() - tp_db).abs() <= 0.5,
-                "{what}"
-            );
+            assert!((ours.true_peak_db.unwrap() - tp_db).abs() <= 0.5, "{what}");
             // The clicks make the true peak differ from the sample peak.
             let sample_peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
             assert!(tp > sample_peak * 1.01, "{what}: sample peak {sample_peak}");
