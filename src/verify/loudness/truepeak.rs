@@ -45,10 +45,9 @@ pub struct TruePeakInterpolator {
     fold: Folded,
     /// max over phases of Σ|taps|: |interpolated| ≤ bound · max|input|.
     bound: f64,
-    /// The oversampled points of the stretch being scanned, and each
-    /// point's refined peak.
-    points: Vec<f32>,
-    refined: Vec<f32>,
+    /// The oversampled points of the stretch being scanned, phase by
+    /// phase (so eight inputs' points are stored as four plain vectors).
+    planes: Planes,
 }
 
 impl TruePeakInterpolator {
@@ -73,8 +72,7 @@ impl TruePeakInterpolator {
             isa,
             fold: Folded::new(&coefs),
             bound,
-            points: Vec::new(),
-            refined: Vec::new(),
+            planes: Default::default(),
         }
     }
 
@@ -89,15 +87,24 @@ impl TruePeakInterpolator {
     pub fn stretch_peaks(&mut self, line: &[f32], start: usize, end: usize, out: &mut [f32]) {
         debug_assert!(start >= Self::HISTORY && end <= line.len());
         let len = end - start;
-        self.points.resize(FACTOR * (len + 1) + 1, 0.0);
-        self.refined.resize(FACTOR * len, 0.0);
-        let (points, refined) = (&mut self.points, &mut self.refined);
-        kernel(self.isa, line, start, end, &self.fold, points, refined);
-        for (o, r) in out[..len].iter_mut().zip(refined.chunks_exact(FACTOR)) {
-            *o = r[0].max(r[1]).max(r[2]).max(r[3]);
+        debug_assert!(out.len() >= len);
+        for plane in &mut self.planes {
+            plane.resize(len + 2, 0.0);
         }
+        kernel(
+            self.isa,
+            line,
+            start,
+            end,
+            &self.fold,
+            &mut self.planes,
+            out,
+        );
     }
 }
+
+/// Per phase p, the oversampled points p/4 after each sample.
+type Planes = [Vec<f32>; FACTOR];
 
 impl Default for TruePeakInterpolator {
     fn default() -> TruePeakInterpolator {
@@ -250,29 +257,29 @@ impl Folded {
 }
 
 /// The kernel: the four oversampled points of each input `start − 1..end`
-/// of `line` (the sample n − DELAY, then the points ¼, ½, ¾ after it) in
-/// time order into `points`, closed by the sample after the last; then
-/// each point of the inputs `start..end` refined by its neighbours into
-/// `refined`. AVX doubles the lanes where the CPU has it; without FMA
-/// contraction every lane rounds as SSE2 does, and a quotient is exact in
-/// any lane: same bits.
+/// of `line` (the sample n − DELAY, then the points ¼, ½, ¾ after it)
+/// into `planes`, closed by the sample after the last; then into `out`,
+/// for each input `start..end`, the largest of its four points refined by
+/// their neighbours. AVX doubles the lanes where the CPU has it; without
+/// FMA contraction every lane rounds as SSE2 does, and a quotient is exact
+/// in any lane: same bits.
 fn kernel(
     isa: Isa,
     line: &[f32],
     start: usize,
     end: usize,
     fold: &Folded,
-    points: &mut [f32],
-    refined: &mut [f32],
+    planes: &mut Planes,
+    out: &mut [f32],
 ) {
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx | Level::AvxFma => {
             // SAFETY: an `Isa` at these levels exists only on a CPU with
             // AVX.
-            unsafe { kernel_avx(line, start, end, fold, points, refined) }
+            unsafe { kernel_avx(line, start, end, fold, planes, out) }
         }
-        _ => kernel_portable(line, start, end, fold, points, refined),
+        _ => kernel_portable(line, start, end, fold, planes, out),
     }
 }
 
@@ -283,10 +290,10 @@ fn kernel_avx(
     start: usize,
     end: usize,
     fold: &Folded,
-    points: &mut [f32],
-    refined: &mut [f32],
+    planes: &mut Planes,
+    out: &mut [f32],
 ) {
-    kernel_portable(line, start, end, fold, points, refined)
+    kernel_portable(line, start, end, fold, planes, out)
 }
 
 #[inline(always)]
@@ -295,28 +302,31 @@ fn kernel_portable(
     start: usize,
     end: usize,
     fold: &Folded,
-    points: &mut [f32],
-    refined: &mut [f32],
+    planes: &mut Planes,
+    out: &mut [f32],
 ) {
-    let last = FACTOR * (end - start + 1);
-    oversample(line, start - 1, end, fold, &mut points[..last]);
-    points[last] = line[end - TAPS / 2];
-    // Point k of input start is points[k + FACTOR]: its neighbours are
-    // one either side.
-    let (a, b, c) = (
-        &points[FACTOR - 1..],
-        &points[FACTOR..],
-        &points[FACTOR + 1..],
-    );
-    for (k, r) in refined.iter_mut().enumerate() {
-        *r = refine(a[k], b[k], c[k]);
+    let len = end - start;
+    oversample(line, start - 1, end, fold, planes);
+    planes[0][len + 1] = line[end - TAPS / 2];
+    // Input start + j's points are at j + 1 of each plane; the point
+    // before phase 0 is phase 3 of the input before, the one after
+    // phase 3 is phase 0 of the input after.
+    let [p0, p1, p2, p3] = planes;
+    let (x, x_next, x_prev) = (&p0[1..], &p0[2..], &p3[..]);
+    let (q1, q2, q3) = (&p1[1..], &p2[1..], &p3[1..]);
+    for (j, o) in out[..len].iter_mut().enumerate() {
+        let r0 = refine(x_prev[j], x[j], q1[j]);
+        let r1 = refine(x[j], q1[j], q2[j]);
+        let r2 = refine(q1[j], q2[j], q3[j]);
+        let r3 = refine(q2[j], q3[j], x_next[j]);
+        *o = r0.max(r1).max(r2).max(r3);
     }
 }
 
 /// Writes the four oversampled points of each input `first..end` of
-/// `line` into `points`.
+/// `line` into `planes` (input `first + i` at index i).
 #[inline(always)]
-fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, points: &mut [f32]) {
+fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, planes: &mut Planes) {
     const LANES: usize = 8;
     let half = TAPS / 2;
     let mut n = first;
@@ -335,15 +345,12 @@ fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, points: &mu
                 sd[k] += fold.d[t] * v;
             }
         }
+        let at = n - first;
         for k in 0..LANES {
-            let at = FACTOR * (n + k - first);
-            let p: &mut [f32; FACTOR] = (&mut points[at..at + FACTOR]).try_into().expect("4");
-            *p = [
-                line[n + k - half],
-                (ss[k] + sd[k]) * 0.5,
-                sm[k],
-                (ss[k] - sd[k]) * 0.5,
-            ];
+            planes[0][at + k] = line[n + k - half];
+            planes[1][at + k] = (ss[k] + sd[k]) * 0.5;
+            planes[2][at + k] = sm[k];
+            planes[3][at + k] = (ss[k] - sd[k]) * 0.5;
         }
         n += LANES;
     }
@@ -356,13 +363,11 @@ fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, points: &mu
             ss += fold.s[t] * u;
             sd += fold.d[t] * v;
         }
-        let at = FACTOR * (n - first);
-        points[at..at + FACTOR].copy_from_slice(&[
-            line[n - half],
-            (ss + sd) * 0.5,
-            sm,
-            (ss - sd) * 0.5,
-        ]);
+        let at = n - first;
+        planes[0][at] = line[n - half];
+        planes[1][at] = (ss + sd) * 0.5;
+        planes[2][at] = sm;
+        planes[3][at] = (ss - sd) * 0.5;
     }
 }
 
