@@ -12,7 +12,7 @@ use stemflow::plan::{AlignMode, Clip, Dither, FilterKind, Wave};
 use stemflow::source::{Drums, Generated, Noise, Signal, Source, Tone};
 use stemflow::types::{Block, Frames, SampleFormat, StreamSpec};
 use stemflow::verify::envelope::Envelope;
-use stemflow::verify::{LoudnessMeter, StreamStats};
+use stemflow::verify::{LoudnessMeter, StreamStats, TruePeakInterpolator};
 
 const BLOCK: usize = 4096;
 const RATE: u32 = 48000;
@@ -205,6 +205,42 @@ fn measuring(c: &mut Criterion) {
     g.bench_function("loudness_true_peak_stereo", |b| {
         b.iter(|| meter.update(black_box(&stereo)))
     });
+    g.finish();
+    true_peak(c);
+}
+
+/// The true-peak detector alone, every stretch computed (as the limiter
+/// runs it; the meter may skip quiet stretches), on full-band noise.
+fn true_peak(c: &mut Criterion) {
+    let mut g = c.benchmark_group("true_peak");
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    let history = TruePeakInterpolator::HISTORY;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let line: Vec<f32> = (0..history + BLOCK)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let mut detector = TruePeakInterpolator::new();
+    let mut out = vec![0.0f32; BLOCK];
+    for channels in [1, 2] {
+        let name = if channels == 1 {
+            "detector_mono"
+        } else {
+            "detector_stereo"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..channels {
+                    detector.stretch_peaks(black_box(&line), history, line.len(), &mut out);
+                }
+                black_box(&out);
+            })
+        });
+    }
     g.finish();
 }
 

@@ -18,3 +18,4 @@ mod grid;
 mod properties;
 mod render;
 mod safety;
+mod truepeak;

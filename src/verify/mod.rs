@@ -19,7 +19,7 @@ pub mod envelope;
 mod loudness;
 mod stats;
 
-pub use loudness::LoudnessMeter;
+pub use loudness::{LoudnessMeter, TruePeakInterpolator};
 pub use stats::{CLIP_LEVEL, Levels, StreamStats};
 
 /// Loudness figures as reported; `None` where undefined (silence).

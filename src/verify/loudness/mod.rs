@@ -1,22 +1,26 @@
 //! EBU R128 loudness (ITU-R BS.1770-4 integrated loudness, EBU Tech 3342
-//! loudness range, BS.1770-4 Annex 2 true peak) measured block by block in
-//! fixed memory.
+//! loudness range, and a true peak more exact than BS.1770-4 Annex 2's)
+//! measured block by block in fixed memory.
 //!
-//! The measurement follows libebur128 and its Rust port, the `ebur128`
-//! crate, step for step — K-weighting, 400 ms gating blocks every 100 ms,
-//! 3 s short-term blocks every second for the range, the same 1000-bin
-//! histograms and the same 48-tap true-peak interpolator — and the tests
-//! hold it to that crate. It is organised for speed, because every stem and
-//! the master are metered and the crate made metering a third of a render:
-//! the energy of each 100 ms sub-block is summed once (not four times for
-//! the gating blocks and thirty times for the short-term ones), and the
-//! true-peak interpolator skips stretches whose samples provably cannot
-//! raise the peak found so far (|y| ≤ max|x| · Σ|h|), which changes no
-//! result. The K-weighting (`kweight`) runs through
-//! [`crate::effects::iir`] (chunks side by side) and the interpolator's
-//! mirror-image phases are folded (half the multiplies; `truepeak`).
-//! Integrated loudness averages the exact block energies of the gated
-//! histogram bins rather than the bins' centres.
+//! The loudness follows libebur128 and its Rust port, the `ebur128` crate,
+//! step for step — K-weighting, 400 ms gating blocks every 100 ms, 3 s
+//! short-term blocks every second for the range, the same 1000-bin
+//! histograms — and the tests hold it to that crate. The true peak does
+//! not: the crate's 48-tap interpolator reads full-band material up to
+//! 1.6 dB low, so `truepeak` oversamples with a longer filter and a
+//! parabolic refinement, held to an independent 16× reference (and shared
+//! with the master limiter, so what it limits is what the report says).
+//! It is organised for speed, because every stem and the master are
+//! metered and the crate made metering a third of a render: the energy of
+//! each 100 ms sub-block is summed once (not four times for the gating
+//! blocks and thirty times for the short-term ones), and the true-peak
+//! interpolator skips stretches whose samples provably cannot raise the
+//! peak found so far (|y| ≤ max|x| · Σ|h|), which changes no result. The
+//! K-weighting (`kweight`) runs through [`crate::effects::iir`] (chunks
+//! side by side) and the interpolator's mirror-image phases are folded
+//! (half the multiplies; `truepeak`). Integrated loudness averages the
+//! exact block energies of the gated histogram bins rather than the bins'
+//! centres.
 //!
 //! This file holds the gating, the histograms and the meter that drives
 //! them; the two filters the standard puts in front of them live beside
@@ -31,6 +35,7 @@ mod truepeak;
 
 use kweight::k_weighting;
 use truepeak::TruePeak;
+pub use truepeak::TruePeakInterpolator;
 
 /// Histogram bins: 0.1 LU wide from −70 LUFS (the absolute gate) to +30.
 const BINS: usize = 1000;
@@ -214,7 +219,7 @@ impl LoudnessMeter {
             short_term_counter: 0,
             gating: Histogram::new(),
             short_term: Histogram::new(),
-            true_peak: TruePeak::new(rate, channels as usize),
+            true_peak: TruePeak::new(channels as usize),
             weighted: Vec::new(),
             max_momentary: 0.0,
             max_short_term: 0.0,
@@ -485,10 +490,12 @@ mod tests {
                 (ours.loudness_range.unwrap() - lra).abs() <= 0.011,
                 "{what}"
             );
-            assert!(
-                (ours.true_peak_db.unwrap() - tp_db).abs() <= 0.006,
-                "{what}"
-            );
+            // The crate's true peak is libebur128's 49-tap 4× filter,
+            // which loses up to 0.44 dB at 0.4·fs: this meter reads the
+            // clicks' near-Nyquist crests higher, and rightly so. It is
+            // held to an independent 16× reference in tests/truepeak.rs;
+            // here only to being in the crate's neighbourhood.
+            assert!((ours.true_peak_db.unwrap() - tp_db).abs() <= 0.5, "{what}");
             // The clicks make the true peak differ from the sample peak.
             let sample_peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
             assert!(tp > sample_peak * 1.01, "{what}: sample peak {sample_peak}");
