@@ -184,7 +184,10 @@ impl<T: Sample> Source for ArraySource<T> {
         let n = (self.raw.nrows() - self.pos).min(block.capacity());
         // SAFETY: `aligned` keeps the array borrowed while this source lives.
         let view = unsafe { self.raw.clone().deref_into_view() };
-        fill(block, view.slice_axis(Axis(0), (self.pos..self.pos + n).into()));
+        fill(
+            block,
+            view.slice_axis(Axis(0), (self.pos..self.pos + n).into()),
+        );
         self.pos += n;
         Ok(n)
     }
@@ -255,8 +258,7 @@ fn settings(
     strategy: &str,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<AlignSettings> {
-    if !(duration.is_finite() && duration > 0.0 && duration <= stemflow::manifest::MAX_DURATION_S)
-    {
+    if !(duration.is_finite() && duration > 0.0 && duration <= stemflow::manifest::MAX_DURATION_S) {
         return Err(PyValueError::new_err(format!(
             "duration must be > 0 s (at most 24 h), got {duration}"
         )));
@@ -280,7 +282,9 @@ fn settings(
         let key: String = key.extract()?;
         let ms: f64 = value.extract()?;
         if !(ms.is_finite() && ms >= 0.0) {
-            return Err(PyValueError::new_err(format!("{key} must be >= 0, got {ms}")));
+            return Err(PyValueError::new_err(format!(
+                "{key} must be >= 0, got {ms}"
+            )));
         }
         match key.as_str() {
             "crossfade_ms" => s.crossfade_ms = ms,

@@ -95,7 +95,10 @@ fn dict_to_toml(py: Python<'_>, dict: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// Plain serialisable data as Python objects (dicts, lists, numbers,
 /// strings, None), through JSON.
-pub fn to_python<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+pub fn to_python<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(value)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
