@@ -33,9 +33,10 @@ def test_demo_summary_and_files_equal_the_cli(cli, tmp_path):
     assert stable(ours) == stable(theirs)
     assert ours["songs"][0]["seconds"] > 0
     # The same bytes: every WAV and the archive of the demo song.
-    names = sorted(p.name for p in (tmp_path / "cli" / "demo").glob("*.wav"))
-    names += ["audio_deliverables.zip"]
-    assert len(names) > 2
+    demo = tmp_path / "cli" / "demo"
+    names = sorted(str(p.relative_to(demo)) for p in demo.rglob("*.wav"))
+    names += ["audio_deliverables.zip", "overview.svg"]
+    assert len(names) == 8
     for name in names:
         a = (tmp_path / "py" / "demo" / name).read_bytes()
         b = (tmp_path / "cli" / "demo" / name).read_bytes()
