@@ -183,7 +183,7 @@ impl<T: Sample> Source for ArraySource<T> {
     fn read(&mut self, block: &mut Block) -> Result<usize, StageError> {
         let n = (self.raw.nrows() - self.pos).min(block.capacity());
         // SAFETY: `aligned` keeps the array borrowed while this source lives.
-        let view = unsafe { self.raw.clone().deref_into_view() };
+        let view = unsafe { self.raw.deref_into_view() };
         fill(
             block,
             view.slice_axis(Axis(0), (self.pos..self.pos + n).into()),
