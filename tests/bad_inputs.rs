@@ -387,7 +387,13 @@ fn sigterm_mid_render_leaves_no_partial_files() {
         .unwrap();
     // Wait until the song is writing, then terminate.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !d.join("out/.stemflow-tmp-long/master.wav").exists() {
+    let writing = || {
+        std::fs::read_dir(d.join("out/.stemflow/tmp"))
+            .into_iter()
+            .flatten()
+            .any(|e| e.unwrap().path().join("master.wav").exists())
+    };
+    while !writing() {
         assert!(std::time::Instant::now() < deadline, "render never started");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::util::{Song, files, lead_song, stderr, stdout, stemflow};
+use crate::util::{Song, files, lead_song, no_temp_left, stderr, stdout, stemflow};
 
 /// The manifest the command-line cases edit.
 fn good() -> String {
@@ -176,7 +176,9 @@ fn unsupported_source_fails_the_song_not_the_run() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 3, "{leftovers:?}"); // ok-song, file-song, summary.json
+    // ok-song, file-song, summary.json and the state folder .stemflow.
+    assert_eq!(leftovers.len(), 4, "{leftovers:?}");
+    no_temp_left(&tmp.path().join("out"));
 }
 
 #[test]

@@ -189,6 +189,9 @@ fn looped_file_stem_is_seamless_and_block_size_invariant() {
         .table("verify")
         .with("max_clip_ratio = 1.0")
         .file_stem("bass", "bass.wav")
+        // A bass is rhythmic by name and would loop on the bar grid
+        // (SPEC §9); as a melodic stem it loops with matched seams.
+        .with("role = \"melodic\"\nalign = \"loop\"")
         .file_stem("fl", &flac.display().to_string())
         .with("align = \"crossfade\"");
     std::fs::write(tmp.path().join("m.toml"), m.to_string()).unwrap();

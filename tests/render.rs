@@ -572,5 +572,5 @@ fn demo_normalised_to_streaming_loudness_with_the_limiter() {
     std::fs::write(tmp.path().join("p.toml"), plain).unwrap();
     let o = render(tmp.path(), "p.toml", "plain", &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("loudness check failed: master integrated loudness is -16.68 LUFS, the target -14 ± 1 LUFS"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("loudness check failed: master integrated loudness is -16.69 LUFS, the target -14 ± 1 LUFS"), "{}", stderr(&o));
 }

@@ -11,5 +11,7 @@ mod batch;
 mod cli;
 mod files;
 mod golden;
+mod grid;
 mod properties;
 mod render;
+mod safety;

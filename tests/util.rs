@@ -69,11 +69,19 @@ pub fn write_float_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
     w.finalize().unwrap();
 }
 
-/// Every file under `dir`, relative, sorted.
+/// Every output file under `dir`, relative, sorted. Store bookkeeping is
+/// left out: run state folders `.stemflow/` (locks, staging) and song
+/// markers `.stemflow-song` (which hold the plan's internal fingerprint, like
+/// report.json's digest); tests/safety.rs checks those directly.
 pub fn files(dir: &Path) -> Vec<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
+            if p.file_name()
+                .is_some_and(|n| n == ".stemflow" || n == ".stemflow-song")
+            {
+                continue;
+            }
             if p.is_dir() {
                 walk(base, &p, out);
             } else {
@@ -100,16 +108,26 @@ pub fn output_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-/// Fails if a song's temporary folder is left in `out` (a run must remove
-/// or rename every one, whether it finishes, fails or is interrupted).
+/// Fails if a temporary entry is left in `out` (a run must remove or
+/// publish every one, whether it finishes, fails, skips or is interrupted):
+/// staging folders under `.stemflow/tmp`, replaced folders under
+/// `.stemflow/trash`, or anything else starting with `.stemflow` in OUT.
 pub fn no_temp_left(out: &Path) {
-    if out.is_dir() {
-        for e in std::fs::read_dir(out).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(
-                !name.starts_with(".stemflow-tmp"),
-                "temporary {name} left in OUT"
-            );
+    if !out.is_dir() {
+        return;
+    }
+    for e in std::fs::read_dir(out).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            name == ".stemflow" || !name.starts_with(".stemflow"),
+            "temporary {name} left in OUT"
+        );
+    }
+    for sub in ["tmp", "trash"] {
+        let dir = out.join(".stemflow").join(sub);
+        if dir.is_dir() {
+            let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+            assert!(left.is_empty(), "{left:?} left in {}", dir.display());
         }
     }
 }

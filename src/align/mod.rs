@@ -1,5 +1,6 @@
-//! Alignment (SPEC §4): brings a source of S frames to exactly T frames,
-//! streaming, by padding, looping, extending its tail or truncating.
+//! Alignment (SPEC §4, §9): brings a source of S frames to exactly T
+//! frames, streaming, by padding, looping, extending its tail or
+//! truncating.
 //!
 //! Extension is one mechanism for both `loop` and `crossfade`: the output
 //! is the source up to its last C frames, then a *seam* (the source's last
@@ -8,22 +9,32 @@
 //! source as its region, `crossfade` only a tail of it. The seam is the same
 //! at every repeat, so it is computed once, before streaming starts, from
 //! two short reads of the source: memory is bounded by the crossfade length,
-//! not by S or T.
+//! not by S or T. A source that ends in a release is extended the same way
+//! up to its release, with the last two seams placed so the release plays
+//! once, at the very end (`release`). A rhythmic loop does not use seams
+//! at all: it repeats on the bar grid (`grid`).
 //!
 //! `strategy` decides what to do (SPEC §4's table), `seam` holds the
-//! matching and crossfade arithmetic, and this module streams the result:
-//! the rules and the maths can each be read and tested without the phases
-//! of a streaming read in the way.
+//! matching and crossfade arithmetic, `reader` the source reads, and this
+//! module streams the result: the rules and the maths can each be read and
+//! tested without the phases of a streaming read in the way.
 
+mod grid;
+mod reader;
+mod release;
 mod seam;
 mod strategy;
 
+pub use grid::{Grid, parse_meter};
 pub use strategy::Strategy;
 
 use crate::error::StageError;
 use crate::plan::AlignMode;
 use crate::source::Source;
 use crate::types::{Block, Frames};
+use grid::GridLoop;
+use reader::SourceReader;
+use release::FinalSeam;
 
 /// Alignment settings of one stem.
 #[derive(Clone, Copy, Debug)]
@@ -39,28 +50,29 @@ pub struct AlignSettings {
     pub grid: Option<Grid>,
 }
 
-/// The bar grid of a song, as a rhythmic loop needs it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Grid {
-    /// Seconds per bar.
-    pub bar_seconds: f64,
-    /// Loop length in bars; `None`: the source length rounded to the nearest
-    /// whole number of bars (at least one).
-    pub loop_bars: Option<u32>,
-}
-
 /// What alignment decided, for the report.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AlignInfo {
     /// The strategy actually applied (serialised as its spec name).
     pub strategy: Strategy,
     pub source_frames: u64,
-    /// Seam crossfade length in frames (extension only).
+    /// Seam crossfade length in frames (extension with seams only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seam_frames: Option<u64>,
-    /// Normalised correlation of the matched seam (extension only).
+    /// Normalised correlation of the matched seam (the worst one when a
+    /// release made the last two differ; extension with seams only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seam_correlation: Option<f64>,
+    /// Frames from one repeat's start to the next (looped stems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loop_frames: Option<u64>,
+    /// Whether the loop is locked to the bar grid (looped stems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid: Option<bool>,
+    /// Frames of the release played once at the end (`crossfade` only; 0
+    /// when the source has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_frames: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -82,27 +94,28 @@ enum Phase {
 
 /// A source brought to exactly `target` frames.
 pub struct Aligner {
-    source: Box<dyn Source>,
+    reader: SourceReader,
     channels: usize,
     target: u64,
     out_pos: u64,
     phase: Phase,
-    /// Read-ahead from the source: frames `scratch_pos..scratch.frames()`
-    /// are not yet consumed.
-    scratch: Block,
-    scratch_pos: usize,
-    /// Source position of the next sequential read.
-    src_pos: u64,
-    /// The loop region `region_start..S`, kept in memory when it is at most
-    /// `cache_limit` frames; otherwise repeats re-read the source.
+    /// The loop region `region_start..region_end`, kept in memory when it
+    /// is at most `cache_limit` frames; otherwise repeats re-read the
+    /// source.
     region: Option<Vec<f32>>,
     region_start: u64,
     cache_limit: usize,
     /// Extension: the crossfaded seam (interleaved) and where the body of
-    /// each repeat starts in the source.
+    /// each repeat starts and ends in the source.
     seam: Vec<f32>,
     body_start: u64,
     body_end: u64,
+    /// Sustain and release: regular seams left before `last`, the final
+    /// seams (in reverse order of use) and where the release ends (S).
+    regular_left: Option<u64>,
+    last: Vec<FinalSeam>,
+    /// A grid-locked loop plays instead of the phases above.
+    grid: Option<GridLoop>,
     /// Truncation fade: the last `fade` frames of the output.
     fade: u64,
     info: AlignInfo,
@@ -134,44 +147,53 @@ impl Aligner {
         let target = s.target.0;
         let strategy = strategy::choose(&s, len)?;
         let mut a = Aligner {
-            source,
+            reader: SourceReader::new(source, channels, block_size),
             channels: channels as usize,
             target,
             out_pos: 0,
             phase: Phase::Source {
                 end: len.min(target),
             },
-            scratch: Block::new(channels, block_size.max(1)),
-            scratch_pos: 0,
-            src_pos: 0,
             region: None,
             region_start: 0,
             cache_limit,
             seam: Vec::new(),
             body_start: 0,
             body_end: 0,
+            regular_left: None,
+            last: Vec::new(),
+            grid: None,
             fade: 0,
             info: AlignInfo {
                 strategy,
                 source_frames: len,
                 seam_frames: None,
                 seam_correlation: None,
+                loop_frames: None,
+                grid: None,
+                release_frames: None,
             },
         };
-        a.scratch.set_frames(0);
-        if strategy == Strategy::Truncate {
-            a.fade = Frames::from_seconds(s.fade_ms / 1000.0, s.sample_rate)
-                .0
-                .min(target);
-        } else if strategy.extends() {
-            let region = strategy::loop_region(strategy, len, target, s.sample_rate);
-            let (c, span) = seam::lengths(region, s.crossfade_ms, s.sample_rate);
-            a.plan_seam(len - region, c, span)?;
-            a.phase = Phase::Source {
-                end: len - c as u64,
-            };
+        match (strategy, s.grid) {
+            (Strategy::Truncate, _) => {
+                a.fade = Frames::from_seconds(s.fade_ms / 1000.0, s.sample_rate)
+                    .0
+                    .min(target);
+            }
+            (Strategy::Loop, Some(grid)) => {
+                let g = GridLoop::new(channels, len, s.sample_rate, grid, s.crossfade_ms);
+                a.info.loop_frames = Some(g.loop_frames());
+                a.info.grid = Some(true);
+                a.grid = Some(g);
+            }
+            (Strategy::Loop, None) => a.plan_extension(&s, len, 0)?,
+            (Strategy::Crossfade, _) => {
+                let release = release::detect(&mut a.reader, s.sample_rate, a.channels)?;
+                a.plan_extension(&s, len, release)?;
+            }
+            _ => {}
         }
-        a.source.seek(Frames(0))?;
+        a.reader.seek(0)?;
         Ok(a)
     }
 
@@ -180,77 +202,107 @@ impl Aligner {
         &self.info
     }
 
-    /// Finds the best start for each repeat and precomputes the seam:
-    /// the source's last `c` frames faded into the loop region's start,
+    /// Plans a seamed extension of the source's first `len - release`
+    /// frames (its body), ending in the release when there is one.
+    fn plan_extension(
+        &mut self,
+        s: &AlignSettings,
+        len: u64,
+        release: u64,
+    ) -> Result<(), StageError> {
+        let strategy = self.info.strategy;
+        let body = len - release;
+        let target = self.target - release;
+        let region = strategy::loop_region(strategy, body, target, s.sample_rate);
+        let (c, span) = seam::lengths(region, s.crossfade_ms, s.sample_rate);
+        let lag = self.plan_seam(body - region, body, c, span)?;
+        if release > 0 && !self.plan_release(c, span, lag)? {
+            // Too short a gap for the final seams: extend the whole source.
+            self.region = None;
+            return self.plan_extension(s, len, 0);
+        }
+        if strategy == Strategy::Crossfade {
+            self.info.release_frames = Some(release);
+        } else {
+            self.info.loop_frames = Some(body - c as u64 - (body - region) - lag as u64);
+            self.info.grid = Some(false);
+        }
+        self.phase = Phase::Source {
+            end: body - c as u64,
+        };
+        Ok(())
+    }
+
+    /// Finds the best start for each repeat and precomputes the seam: the
+    /// last `c` frames before `end` faded into the loop region's start,
     /// shifted by the lag (0..=span) of maximum normalised correlation.
-    fn plan_seam(&mut self, region_start: u64, c: usize, span: usize) -> Result<(), StageError> {
-        let len = self.source.len().0;
-        let (outgoing, incoming) = self.read_seam_windows(region_start, c, span)?;
+    /// Returns that lag.
+    fn plan_seam(
+        &mut self,
+        region_start: u64,
+        end: u64,
+        c: usize,
+        span: usize,
+    ) -> Result<usize, StageError> {
+        let (outgoing, incoming) = self.read_seam_windows(region_start, end, c, span)?;
         let m = seam::match_seam(&outgoing, &incoming, self.channels, c, span);
         self.region_start = region_start;
         self.seam = m.samples;
         self.body_start = region_start + (m.lag + c) as u64;
-        self.body_end = len - c as u64;
+        self.body_end = end - c as u64;
         self.info.seam_frames = Some(c as u64);
         self.info.seam_correlation = Some((m.correlation * 1e6).round() / 1e6);
-        Ok(())
+        Ok(m.lag)
     }
 
-    /// Reads the seam's two windows: the source's last `c` frames and the
-    /// loop region's first `span + c`. A short region (every crossfade
+    /// Plans the last two seams so the release plays once at the end;
+    /// `false` (no release handling) when the region is not cached or the
+    /// gap is too short for them.
+    fn plan_release(&mut self, c: usize, span: usize, lag: usize) -> Result<bool, StageError> {
+        let Some(region) = self.region.as_deref() else {
+            return Ok(false);
+        };
+        let ext = self.target - self.reader.len();
+        let Some(plan) = release::plan_sustain(region, self.channels, c, span, lag, ext) else {
+            return Ok(false);
+        };
+        let worst = plan.last.iter().map(|s| s.correlation);
+        let used = if plan.regular > 0 {
+            self.info.seam_correlation
+        } else {
+            None
+        };
+        let worst = worst.chain(used).fold(f64::INFINITY, f64::min);
+        self.info.seam_correlation = Some((worst * 1e6).round() / 1e6);
+        self.regular_left = Some(plan.regular);
+        self.last = plan.last.into_iter().rev().collect();
+        Ok(true)
+    }
+
+    /// Reads the seam's two windows: the last `c` frames before `end` and
+    /// the loop region's first `span + c`. A short region (every crossfade
     /// tail) is read once and kept: its repeats then cost no decoding, and
     /// memory stays bounded.
     fn read_seam_windows(
         &mut self,
         region_start: u64,
+        end: u64,
         c: usize,
         span: usize,
     ) -> Result<(Vec<f32>, Vec<f32>), StageError> {
-        let source = &mut *self.source;
-        let len = source.len().0;
         let ch = self.channels;
-        let region_len = (len - region_start) as usize;
+        let region_len = (end - region_start) as usize;
         if region_len <= self.cache_limit {
-            let region = read_range(source, &mut self.scratch, region_start, region_len, ch)?;
+            let region = self.reader.read_range(region_start, region_len)?;
             let outgoing = region[(region_len - c) * ch..].to_vec();
             let incoming = region[..(span + c) * ch].to_vec();
             self.region = Some(region);
             return Ok((outgoing, incoming));
         }
         Ok((
-            read_range(source, &mut self.scratch, len - c as u64, c, ch)?,
-            read_range(source, &mut self.scratch, region_start, span + c, ch)?,
+            self.reader.read_range(end - c as u64, c)?,
+            self.reader.read_range(region_start, span + c)?,
         ))
-    }
-
-    /// Copies `frames` frames of the source's sequential stream into `dst`.
-    fn pull(&mut self, dst: &mut [f32]) -> Result<(), StageError> {
-        let ch = self.channels;
-        let mut done = 0;
-        while done < dst.len() {
-            if self.scratch_pos == self.scratch.frames() {
-                self.scratch_pos = 0;
-                if self.source.read(&mut self.scratch)? == 0 {
-                    return Err(StageError::Invalid(format!(
-                        "the source ended before its announced {} frames",
-                        self.source.len()
-                    )));
-                }
-            }
-            let avail = (self.scratch.frames() - self.scratch_pos) * ch;
-            let take = avail.min(dst.len() - done);
-            let from = self.scratch_pos * ch;
-            dst[done..done + take].copy_from_slice(&self.scratch.samples()[from..from + take]);
-            done += take;
-            self.scratch_pos += take / ch;
-        }
-        Ok(())
-    }
-
-    fn seek_source(&mut self, pos: u64) -> Result<(), StageError> {
-        self.scratch.set_frames(0);
-        self.scratch_pos = 0;
-        self.source.seek(Frames(pos))
     }
 
     /// Fills `block` with the next aligned frames; returns how many
@@ -260,6 +312,11 @@ impl Aligner {
         let want = (self.target - self.out_pos).min(block.capacity() as u64) as usize;
         block.set_frames(want);
         let start = self.out_pos;
+        if let Some(g) = self.grid.as_mut() {
+            g.fill(&mut self.reader, block.samples_mut())?;
+            self.out_pos += want as u64;
+            return Ok(want);
+        }
         let mut filled = 0;
         while filled < want {
             let dst = &mut block.samples_mut()[filled * ch..want * ch];
@@ -282,11 +339,11 @@ impl Aligner {
     /// extending) or silence. Returns the frames written to `dst`.
     fn fill_source(&mut self, dst: &mut [f32], end: u64) -> Result<usize, StageError> {
         let ch = self.channels;
-        let n = (end - self.src_pos).min((dst.len() / ch) as u64) as usize;
-        self.pull(&mut dst[..n * ch])?;
-        self.src_pos += n as u64;
-        if self.src_pos == end {
+        let n = (end - self.reader.pos).min((dst.len() / ch) as u64) as usize;
+        self.reader.pull(&mut dst[..n * ch])?;
+        if self.reader.pos == end {
             self.phase = if self.info.strategy.extends() {
+                self.next_seam();
                 Phase::Seam { j: 0 }
             } else {
                 Phase::Zeros
@@ -295,25 +352,50 @@ impl Aligner {
         Ok(n)
     }
 
+    /// Picks the seam that starts now: the regular one, or, once the
+    /// regular ones of a sustain loop are used up, the next final one
+    /// (whose repeat plays on to the end of the source).
+    fn next_seam(&mut self) {
+        match self.regular_left {
+            Some(0) => {
+                if let Some(s) = self.last.pop() {
+                    self.seam = s.samples;
+                    self.body_start = self.region_start + (s.incoming + self.seam_len()) as u64;
+                    if self.last.is_empty() {
+                        self.body_end = self.reader.len();
+                    }
+                }
+            }
+            Some(n) => self.regular_left = Some(n - 1),
+            None => {}
+        }
+    }
+
+    fn seam_len(&self) -> usize {
+        self.seam.len() / self.channels
+    }
+
     /// Seam phase from seam frame `j`, then the next repeat's body (cached
     /// or re-read). Returns the frames written to `dst`.
     fn fill_seam(&mut self, dst: &mut [f32], j: usize) -> Result<usize, StageError> {
         let ch = self.channels;
-        let c = self.seam.len() / ch;
+        let c = self.seam_len();
         let n = (c - j).min(dst.len() / ch);
         dst[..n * ch].copy_from_slice(&self.seam[j * ch..(j + n) * ch]);
         if j + n < c {
             self.phase = Phase::Seam { j: j + n };
             return Ok(n);
         }
-        // The body is never empty: it is at least half the region.
-        self.phase = if self.region.is_some() {
+        // The body is never empty: it is at least half the region. A
+        // repeat that plays on past the cached region is re-read.
+        let cached_end =
+            self.region_start + self.region.as_ref().map_or(0, |r| r.len() / ch) as u64;
+        self.phase = if self.region.is_some() && self.body_end <= cached_end {
             Phase::Cached {
                 pos: self.body_start,
             }
         } else {
-            self.seek_source(self.body_start)?;
-            self.src_pos = self.body_start;
+            self.reader.seek(self.body_start)?;
             Phase::Source { end: self.body_end }
         };
         Ok(n)
@@ -329,6 +411,7 @@ impl Aligner {
         let from = (pos - self.region_start) as usize * ch;
         dst[..n * ch].copy_from_slice(&region[from..from + n * ch]);
         self.phase = if pos + n as u64 == self.body_end {
+            self.next_seam();
             Phase::Seam { j: 0 }
         } else {
             Phase::Cached {
@@ -353,31 +436,6 @@ impl Aligner {
             }
         }
     }
-}
-
-/// Reads `frames` frames starting at `pos` into a new interleaved vector.
-fn read_range(
-    source: &mut dyn Source,
-    scratch: &mut Block,
-    pos: u64,
-    frames: usize,
-    ch: usize,
-) -> Result<Vec<f32>, StageError> {
-    source.seek(Frames(pos))?;
-    let mut out = Vec::with_capacity(frames * ch);
-    while out.len() < frames * ch {
-        let n = source.read(scratch)?;
-        if n == 0 {
-            return Err(StageError::Invalid(format!(
-                "the source ended before frame {}",
-                pos + frames as u64
-            )));
-        }
-        let take = (frames * ch - out.len()).min(n * ch);
-        out.extend_from_slice(&scratch.samples()[..take]);
-    }
-    scratch.set_frames(0);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -412,13 +470,8 @@ mod tests {
         v
     }
 
-    fn align(
-        src: Box<dyn Source>,
-        mode: AlignMode,
-        target: u64,
-        block: usize,
-    ) -> (Vec<f32>, AlignInfo) {
-        let settings = AlignSettings {
+    fn settings(mode: AlignMode, target: u64) -> AlignSettings {
+        AlignSettings {
             mode,
             rhythmic: false,
             target: Frames(target),
@@ -426,7 +479,23 @@ mod tests {
             crossfade_ms: 50.0,
             grid: None,
             fade_ms: 10.0,
-        };
+        }
+    }
+
+    fn align(
+        src: Box<dyn Source>,
+        mode: AlignMode,
+        target: u64,
+        block: usize,
+    ) -> (Vec<f32>, AlignInfo) {
+        align_with(src, settings(mode, target), block)
+    }
+
+    fn align_with(
+        src: Box<dyn Source>,
+        settings: AlignSettings,
+        block: usize,
+    ) -> (Vec<f32>, AlignInfo) {
         let mut a = Aligner::new(src, 1, block, settings).unwrap();
         let mut b = Block::new(1, block);
         let mut out = Vec::new();
@@ -582,6 +651,121 @@ mod tests {
         }
         let (reference, _) = align(mk(), AlignMode::Truncate, 20_000, 4096);
         assert_eq!(align(mk(), AlignMode::Truncate, 20_000, 1).0, reference);
+        // Grid-locked loops (longer and shorter than their bars) and a
+        // sustain loop ending in a release.
+        for bar_seconds in [0.3, 0.35] {
+            let grid = grid_settings(bar_seconds, None, 100_000);
+            let (reference, info) = align_with(mk(), grid, 4096);
+            assert_eq!(info.grid, Some(true));
+            for block in [1, 64, 1000] {
+                assert_eq!(align_with(mk(), grid, block).0, reference, "{bar_seconds}");
+            }
+        }
+        let (reference, info) = align(released(), AlignMode::Crossfade, 150_000, 4096);
+        assert!(info.release_frames.unwrap() > 0);
+        for block in [1, 64, 1000] {
+            assert_eq!(
+                align(released(), AlignMode::Crossfade, 150_000, block).0,
+                reference
+            );
+        }
+    }
+
+    fn grid_settings(bar_seconds: f64, loop_bars: Option<u32>, target: u64) -> AlignSettings {
+        AlignSettings {
+            grid: Some(Grid {
+                bar_seconds,
+                loop_bars,
+            }),
+            rhythmic: true,
+            ..settings(AlignMode::Loop, target)
+        }
+    }
+
+    /// Distinct values, so any misplaced frame shows.
+    fn ramp(frames: u64) -> Box<dyn Source> {
+        let v: Vec<f32> = (0..frames).map(|i| 1.0 + i as f32).collect();
+        Box::new(Generated::new(Table(v), Frames(frames)))
+    }
+
+    #[test]
+    fn grid_loop_starts_every_repeat_on_its_frame() {
+        // 0.3 s bars at 48 kHz: 14 400 frames; a 28 000-frame source is
+        // two bars (28 800) minus 800 frames: silence fills each repeat.
+        let target = 200_000;
+        let (out, info) = align_with(ramp(28_000), grid_settings(0.3, None, target), 333);
+        assert_eq!((info.loop_frames, info.grid), (Some(28_800), Some(true)));
+        for (i, v) in out.iter().enumerate() {
+            let d = i % 28_800;
+            let want = if d < 28_000 { 1.0 + d as f32 } else { 0.0 };
+            assert_eq!(*v, want, "frame {i}");
+        }
+    }
+
+    #[test]
+    fn grid_loop_fades_the_overhang_into_the_next_repeat() {
+        // Bars of 0.31 s: 14 880 frames, a one-bar loop (loop_bars = 1) of
+        // a 16 000-frame source: 1 120 frames past the loop, faded over
+        // 50 ms (2 400 frames) but cut at the source's end.
+        let settings = AlignSettings {
+            crossfade_ms: 10.0, // 480 frames: the fade ends at zero.
+            ..grid_settings(0.31, Some(1), 100_000)
+        };
+        let (out, info) = align_with(ramp(16_000), settings, 1000);
+        assert_eq!(info.loop_frames, Some(14_880));
+        for k in 0..6u64 {
+            let start = (k as f64 * 0.31 * 48_000.0).round() as usize;
+            for d in 0..14_880.min(out.len() - start) {
+                let mut want = 1.0 + d as f64;
+                if k > 0 && d < 480 {
+                    let g = 0.5 * (1.0 + (std::f64::consts::PI * d as f64 / 480.0).cos());
+                    want += (1.0 + (14_880 + d) as f64) as f32 as f64 * g;
+                }
+                let got = out[start + d] as f64;
+                assert!(
+                    (got - want).abs() <= want * 1e-6,
+                    "repeat {k} frame {d}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// 2 s of a 220 Hz tone: 1.5 s sustained, then a 0.5 s exponential
+    /// release.
+    fn released() -> Box<dyn Source> {
+        let v: Vec<f32> = (0..96_000)
+            .map(|i| {
+                let t = i as f64 / RATE as f64;
+                let env = if t < 1.5 {
+                    1.0
+                } else {
+                    (-(t - 1.5) / 0.1).exp()
+                };
+                (0.5 * env * (std::f64::consts::TAU * 220.0 * t).sin()) as f32
+            })
+            .collect();
+        Box::new(Generated::new(Table(v), Frames(96_000)))
+    }
+
+    #[test]
+    fn crossfade_sustains_the_body_and_plays_the_release_once_at_the_end() {
+        let src = source_samples(released());
+        let target = 300_000;
+        let (out, info) = align(released(), AlignMode::Crossfade, target, 1000);
+        let rel = info.release_frames.unwrap() as usize;
+        // The true release is 24 000 frames; detection starts it at most
+        // a few 50 ms windows early.
+        assert!((24_000..=24_000 + 3 * 2400).contains(&rel), "{rel}");
+        assert_eq!(&out[target as usize - rel..], &src[96_000 - rel..]);
+        // No click, no dip, from the first seam to the release.
+        assert_no_click_no_dip(&src[..60_000], &out[..target as usize - 24_000]);
+    }
+
+    #[test]
+    fn crossfade_of_a_source_without_release_reports_zero() {
+        let (_, info) = align(tone(880.0, 96_000), AlignMode::Crossfade, 200_000, 4096);
+        assert_eq!(info.release_frames, Some(0));
+        assert_eq!((info.loop_frames, info.grid), (None, None));
     }
 
     #[test]

@@ -80,10 +80,23 @@ fn best_lag(outgoing: &[f32], incoming: &[f32], ch: usize, c: usize, span: usize
     (best, best_r)
 }
 
+/// Normalised correlation of two equally long windows (1 when either is
+/// silent: silence matches anything).
+pub(super) fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let denom = (dot(a, a) * dot(b, b)).sqrt();
+    if denom > 0.0 { dot(a, b) / denom } else { 1.0 }
+}
+
 /// Crossfades `c` frames of `outgoing` into `incoming` with gains for a
 /// constant-power sum of signals with correlation `r`: linear for r = 1
 /// (in-phase tones), equal-power for r = 0 (noise).
-fn crossfade(outgoing: &[f32], incoming: &[f32], ch: usize, c: usize, r: f64) -> Vec<f32> {
+pub(super) fn crossfade(
+    outgoing: &[f32],
+    incoming: &[f32],
+    ch: usize,
+    c: usize,
+    r: f64,
+) -> Vec<f32> {
     let r = r.clamp(0.0, 1.0);
     (0..c)
         .flat_map(|j| {

@@ -23,13 +23,26 @@ pub fn run(args: AlignArgs) -> CliResult {
         ToolError::Argument(m) => Failure::usage(m),
         ToolError::Stage(e) => Failure::failed(e),
     })?;
+    let info = &aligned.info;
+    let mut detail = String::new();
+    if let (Some(frames), Some(grid)) = (info.loop_frames, info.grid) {
+        let kind = if grid {
+            "on the bar grid"
+        } else {
+            "with matched seams"
+        };
+        detail = format!(", looped every {frames} frames {kind}");
+    }
+    if let Some(frames) = info.release_frames.filter(|f| *f > 0) {
+        detail = format!(", release of {frames} frames kept for the end");
+    }
     println!(
-        "{}: {} frames ({}), {} from {} source frames",
+        "{}: {} frames ({}), {} from {} source frames{detail}",
         args.output.display(),
         aligned.target,
         args.request.format.name(),
-        aligned.info.strategy,
-        aligned.info.source_frames
+        info.strategy,
+        info.source_frames
     );
     Ok(EXIT_OK)
 }

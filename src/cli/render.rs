@@ -83,7 +83,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         sync: args.sync,
     };
     // SIGINT and SIGTERM stop the run: songs in flight are abandoned (their
-    // temporary folders removed), finished songs stay.
+    // staging folders removed), finished songs stay.
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     let progress = Progress::new(
         !args.quiet && std::io::stderr().is_terminal(),
@@ -97,7 +97,9 @@ pub fn run(args: RenderArgs) -> CliResult {
     } else {
         print!("{}", summary.table());
     }
-    for s in summary.songs.iter().filter(|s| s.status == Status::Failed) {
+    let not_ok =
+        |s: &&crate::output::SongSummary| matches!(s.status, Status::Failed | Status::Busy);
+    for s in summary.songs.iter().filter(not_ok) {
         eprintln!(
             "stemflow: {}",
             s.errors.first().map(String::as_str).unwrap_or("failed")
@@ -107,7 +109,8 @@ pub fn run(args: RenderArgs) -> CliResult {
         eprintln!("stemflow: interrupted; finished songs are complete, the rest were not written");
         return Ok(EXIT_INTERRUPTED);
     }
-    if summary.songs.iter().any(|s| s.status == Status::Failed) {
+    // A busy song was not rendered by this run: not ok (SPEC §11).
+    if summary.songs.iter().any(|s| not_ok(&s)) {
         Ok(EXIT_SONG_FAILED)
     } else {
         Ok(EXIT_OK)

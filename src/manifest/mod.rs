@@ -68,7 +68,7 @@ pub fn is_valid_name(name: &str) -> bool {
 /// form): equal digests mean equal renders.
 fn digest(song: &SongPlan) -> String {
     let text = format!(
-        "{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         song.id,
         song.bpm,
         song.duration.unwrap_or(0.0),
@@ -80,7 +80,8 @@ fn digest(song: &SongPlan) -> String {
         song.archive,
         song.compression,
         song.timing,
-        song.stems
+        song.stems,
+        song.keep_files
     );
     format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }

@@ -19,6 +19,9 @@ pub enum Status {
     Ok,
     Failed,
     Skipped,
+    /// Another process holds the song's lock (SPEC §11): not rendered,
+    /// nothing of it touched, and not ok (exit 1).
+    Busy,
 }
 
 /// One error as reported.
@@ -147,6 +150,7 @@ impl Summary {
                 Status::Ok => "ok",
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped",
+                Status::Busy => "BUSY",
             };
             let realtime = if s.seconds > 0.0 && s.status == Status::Ok {
                 format!("{:.1}x", s.duration / s.seconds)
@@ -179,5 +183,23 @@ pub fn estimate_bytes(song: &SongPlan) -> u64 {
         2 * wavs
     } else {
         wavs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialise_as_the_spec_names_them() {
+        for (status, name) in [
+            (Status::Ok, "\"ok\""),
+            (Status::Failed, "\"failed\""),
+            (Status::Skipped, "\"skipped\""),
+            (Status::Busy, "\"busy\""),
+        ] {
+            assert_eq!(serde_json::to_string(&status).unwrap(), name);
+            assert_eq!(serde_json::from_str::<Status>(name).unwrap(), status);
+        }
     }
 }

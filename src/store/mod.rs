@@ -28,11 +28,14 @@
 //! OUT/.stemflow/trash/<id>.<pid>.<n>.old/  an old folder moved aside by the
 //!                                      fallback swap; restored if OUT/<id> is missing
 //! OUT/.stemflow/failed/                for the batch runner's failed-song records
+//! OUT/.stemflow/tmp/<name>.<pid>.<n>/<name>  a file of OUT (summary.json) being
+//!                                      replaced, see [`OutDir::write_atomic`]
 //! ```
 //!
 //! Test hooks: `STEMFLOW_FAULT_AT=swap:N` and `STEMFLOW_SWAP=rename`, see
 //! [`Staging::publish`].
 
+mod atomic;
 mod clean;
 mod error;
 mod lock;

@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use super::ToolError;
-use crate::align::{AlignInfo, AlignSettings, Aligner};
+use crate::align::{AlignInfo, AlignSettings, Aligner, Grid, parse_meter};
 use crate::error::StageError;
 use crate::io::wav::WavOut;
 use crate::plan::{AlignMode, Dither};
 use crate::source::{self, file};
+use crate::timing::Meter;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 
 /// Frames per block: the output never depends on it.
@@ -18,7 +19,7 @@ const CROSSFADE_MS: f64 = 50.0;
 const FADE_MS: f64 = 10.0;
 
 /// How to align the file.
-#[derive(Clone, Copy, Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct AlignRequest {
     /// Target duration in seconds.
     #[arg(long)]
@@ -32,6 +33,40 @@ pub struct AlignRequest {
     /// Output sample rate in Hz [default: the input's].
     #[arg(long)]
     pub sample_rate: Option<u32>,
+    /// Tempo of the file: loops then repeat on its bar grid (SPEC
+    /// section 9), and `auto` treats the file as rhythmic.
+    #[arg(long)]
+    pub bpm: Option<f64>,
+    /// Meter of the bar grid, e.g. 4/4 or 6/8 (with --bpm) [default: 4/4].
+    #[arg(long, value_parser = parse_meter)]
+    pub meter: Option<Meter>,
+    /// Loop length in bars [default: the file's length rounded to whole
+    /// bars] (with --bpm).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub loop_bars: Option<u32>,
+}
+
+impl AlignRequest {
+    /// The bar grid `--bpm`, `--meter` and `--loop-bars` describe.
+    fn grid(&self) -> Result<Option<Grid>, ToolError> {
+        let Some(bpm) = self.bpm else {
+            if self.loop_bars.is_some() || self.meter.is_some() {
+                return Err(ToolError::Argument(
+                    "--meter and --loop-bars need --bpm".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if !(bpm.is_finite() && bpm > 0.0 && bpm <= 1000.0) {
+            return Err(ToolError::Argument(format!(
+                "--bpm must be > 0 and at most 1000, got {bpm}"
+            )));
+        }
+        Ok(Some(Grid {
+            bar_seconds: self.meter.unwrap_or_default().bar_seconds(bpm),
+            loop_bars: self.loop_bars,
+        }))
+    }
 }
 
 /// What `align` wrote.
@@ -55,6 +90,7 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
             req.duration
         )));
     }
+    let grid = req.grid()?;
     let info = file::probe(input)?;
     if info.channels > 2 {
         return Err(StageError::Invalid(format!(
@@ -73,11 +109,11 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
     let src = source::open_file(input, rate, info.channels)?;
     let settings = AlignSettings {
         mode: req.strategy,
-        rhythmic: false,
+        rhythmic: grid.is_some(),
         target: Frames::from_seconds(req.duration, rate),
         sample_rate: rate,
         crossfade_ms: CROSSFADE_MS,
-        grid: None,
+        grid,
         fade_ms: FADE_MS,
     };
     let mut aligner = Aligner::new(src, info.channels, BLOCK_SIZE, settings)?;

@@ -3,7 +3,8 @@
 # every output file except summary.json (which holds wall-clock times).
 # report.json is hashed without its "digest" line (a hash of the plan's
 # internal form and of input mtimes, not audio), and a zip as its entries'
-# names and contents (report normalised the same way).
+# names and contents (report normalised the same way). The run state folder
+# .stemflow/ and the song markers .stemflow-song are bookkeeping, not output.
 # Usage: tests/golden/hashes.sh [BINARY] > out.sha256
 # tests/tests.rs (golden module) does the same inside `cargo test`.
 set -euo pipefail
@@ -21,8 +22,11 @@ def norm(name, data):
         data = re.sub(rb'\n\s*"digest": "[0-9a-f]*",', b"", data)
     return data
 rows = []
-for d, _, fs in os.walk("."):
+for d, dirs, fs in os.walk("."):
+    dirs[:] = [x for x in dirs if x != ".stemflow"]
     for f in fs:
+        if f == ".stemflow-song":
+            continue
         p = os.path.join(d, f)
         if f == "summary.json":
             continue
