@@ -14,10 +14,11 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use stemflow::align::{AlignSettings, Aligner};
+use stemflow::align::{AlignSettings, Aligner, Grid, parse_meter};
 use stemflow::error::StageError;
 use stemflow::plan::AlignMode;
 use stemflow::source::Source;
+use stemflow::timing::Meter;
 use stemflow::types::{Block, Frames};
 use stemflow::verify::{Loudness, LoudnessMeter};
 
@@ -214,8 +215,10 @@ fn aligned<T: Sample>(view: ArrayView2<'_, T>, s: AlignSettings) -> Result<Vec<f
 /// Brings a signal to exactly `duration` seconds (`round(duration ×
 /// sample_rate)` frames) with the crate's aligner — the samples
 /// `stemflow align --format float` writes. `strategy`: auto, zero-pad,
-/// loop, crossfade, truncate or none; options: `crossfade_ms` (50) and
-/// `fade_ms` (10). Returns float32 with the input's shape.
+/// loop, crossfade, truncate or none; options: `crossfade_ms` (50),
+/// `fade_ms` (10), and `bpm` with optional `meter` ("4/4") and `loop_bars`
+/// to loop on the bar grid (`align --bpm --meter --loop-bars`). Returns
+/// float32 with the input's shape.
 #[pyfunction]
 #[pyo3(signature = (array, sample_rate, duration, strategy="auto", **options))]
 pub fn align<'py>(
@@ -278,23 +281,70 @@ fn settings(
         grid: None,
         fade_ms: FADE_MS,
     };
+    let mut grid = GridOptions::default();
     for (key, value) in options.into_iter().flat_map(|d| d.iter()) {
         let key: String = key.extract()?;
-        let ms: f64 = value.extract()?;
-        if !(ms.is_finite() && ms >= 0.0) {
-            return Err(PyValueError::new_err(format!(
-                "{key} must be >= 0, got {ms}"
-            )));
-        }
         match key.as_str() {
-            "crossfade_ms" => s.crossfade_ms = ms,
-            "fade_ms" => s.fade_ms = ms,
+            "crossfade_ms" => s.crossfade_ms = milliseconds(&key, &value)?,
+            "fade_ms" => s.fade_ms = milliseconds(&key, &value)?,
+            "bpm" => grid.bpm = Some(value.extract()?),
+            "meter" => grid.meter = Some(value.extract()?),
+            "loop_bars" => grid.loop_bars = Some(value.extract()?),
             _ => {
                 return Err(PyTypeError::new_err(format!(
-                    "align() got an unexpected option {key:?} (crossfade_ms, fade_ms)"
+                    "align() got an unexpected option {key:?} \
+                     (crossfade_ms, fade_ms, bpm, meter, loop_bars)"
                 )));
             }
         }
     }
+    s.grid = grid.build()?;
+    s.rhythmic = s.grid.is_some();
     Ok(s)
+}
+
+fn milliseconds(key: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let ms: f64 = value.extract()?;
+    if !(ms.is_finite() && ms >= 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "{key} must be >= 0, got {ms}"
+        )));
+    }
+    Ok(ms)
+}
+
+/// `bpm`, `meter` and `loop_bars`: the bar grid a loop locks to, as
+/// `stemflow align --bpm --meter --loop-bars` takes it.
+#[derive(Default)]
+struct GridOptions {
+    bpm: Option<f64>,
+    meter: Option<String>,
+    loop_bars: Option<u32>,
+}
+
+impl GridOptions {
+    fn build(self) -> PyResult<Option<Grid>> {
+        let Some(bpm) = self.bpm else {
+            if self.loop_bars.is_some() || self.meter.is_some() {
+                return Err(PyValueError::new_err("meter and loop_bars need bpm"));
+            }
+            return Ok(None);
+        };
+        if !(bpm.is_finite() && bpm > 0.0 && bpm <= 1000.0) {
+            return Err(PyValueError::new_err(format!(
+                "bpm must be > 0 and at most 1000, got {bpm}"
+            )));
+        }
+        if self.loop_bars == Some(0) {
+            return Err(PyValueError::new_err("loop_bars must be at least 1"));
+        }
+        let meter = match self.meter {
+            Some(m) => parse_meter(&m).map_err(PyValueError::new_err)?,
+            None => Meter::default(),
+        };
+        Ok(Some(Grid {
+            bar_seconds: meter.bar_seconds(bpm),
+            loop_bars: self.loop_bars,
+        }))
+    }
 }

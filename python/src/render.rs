@@ -20,7 +20,7 @@ use stemflow::batch::{self, BatchOptions};
 use stemflow::output::Summary;
 use stemflow::plan::{Plan, SongPlan};
 use stemflow::progress::Progress;
-use stemflow::timing::{Meter, Section, Timing};
+use stemflow::timing::{Section, Timing};
 
 use crate::manifest::{plan_from, to_python};
 
@@ -167,8 +167,8 @@ fn song_json(song: &SongPlan) -> serde_json::Value {
 /// Lays sections end to end at `bpm`: each section's start and end in
 /// beats, seconds and frames (what `stemflow timing --json` gives).
 /// `sections`: a list of (name, beats) pairs or a dict {name: beats}.
-/// `meter` ("4/4", "6/8", ...) is validated; beats count the meter's
-/// note value, so it does not move any position.
+/// `meter` ("4/4", "6/8", ...) is validated as the manifest's; beats count
+/// the meter's note value, so it moves no position.
 #[pyfunction]
 #[pyo3(signature = (bpm, sections, meter="4/4", sample_rate=48000))]
 pub fn timing<'py>(
@@ -186,21 +186,9 @@ pub fn timing<'py>(
             "sample_rate must be 8000..384000, got {sample_rate}"
         )));
     }
-    parse_meter(meter)?;
+    stemflow::align::parse_meter(meter).map_err(PyValueError::new_err)?;
     let t = Timing::new(bpm, sample_rate, &parse_sections(sections)?);
     to_python(py, &t.sections)
-}
-
-/// `"N/D"`: N beats of 1/D notes, D a power of two up to 64.
-fn parse_meter(text: &str) -> PyResult<Meter> {
-    let bad = || PyValueError::new_err(format!("meter {text:?}: expected \"N/D\", e.g. \"4/4\""));
-    let (n, d) = text.split_once('/').ok_or_else(bad)?;
-    let beats: u32 = n.trim().parse().map_err(|_| bad())?;
-    let unit: u32 = d.trim().parse().map_err(|_| bad())?;
-    if !(1..=64).contains(&beats) || !unit.is_power_of_two() || unit > 64 {
-        return Err(bad());
-    }
-    Ok(Meter { beats, unit })
 }
 
 /// Sections from a list of pairs or a dict.

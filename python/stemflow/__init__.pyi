@@ -53,7 +53,8 @@ def timing(
 ) -> list[dict[str, Any]]:
     """Lay sections end to end at ``bpm``: name, beats, start/end in seconds,
     start_frame/end_frame and start_beat of each. ``meter`` is validated
-    ("N/D"); beats count its note value, so it moves no position."""
+    ("N/D", as in a manifest); beats count its note value, so it moves no
+    position."""
 
 def loudness(array: FloatArray, sample_rate: int) -> dict[str, Optional[float]]:
     """EBU R128 figures of a float32/float64 signal, 1-D (mono) or
@@ -69,8 +70,13 @@ def align(
     *,
     crossfade_ms: float = 50.0,
     fade_ms: float = 10.0,
+    bpm: Optional[float] = None,
+    meter: Optional[str] = None,
+    loop_bars: Optional[int] = None,
 ) -> npt.NDArray[np.float32]:
     """Bring a signal to exactly ``round(duration * sample_rate)`` frames with
     stemflow's aligner (``strategy``: auto, zero-pad, loop, crossfade,
     truncate, none) — the samples ``stemflow align --format float`` writes.
+    ``bpm`` (with ``meter``, ``loop_bars``) loops on the bar grid, as
+    ``align --bpm`` does.
     Returns float32 with the input's number of dimensions."""

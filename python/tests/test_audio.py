@@ -72,14 +72,17 @@ def test_float32_float64_mono_shapes_and_views_agree():
         (2.0, 2.6, "crossfade", 1, {}),
         (3.0, 1.0, "truncate", 2, {}),
         (0.9, 1.5, "zero-pad", 1, {}),
+        (2.2, 7.0, "loop", 2, {"bpm": 120}),
+        (2.9, 9.0, "auto", 1, {"bpm": 90, "meter": "6/8", "loop_bars": 1}),
     ],
 )
 def test_align_equals_cli_sample_for_sample(cli, tmp_path, seconds, duration, strategy, channels, options):
     x = music_like(seconds, channels).astype(np.float32)
     src, out = tmp_path / "in.wav", tmp_path / "out.wav"
     write_float_wav(src, x, RATE)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
     subprocess.run(
-        [cli, "align", src, out, "--duration", str(duration), "--strategy", strategy],
+        [cli, "align", src, out, "--duration", str(duration), "--strategy", strategy, *flags],
         check=True,
         capture_output=True,
     )
@@ -89,7 +92,7 @@ def test_align_equals_cli_sample_for_sample(cli, tmp_path, seconds, duration, st
     assert got.shape == (round(duration * RATE), channels)
     assert np.array_equal(got, want)
     if channels == 1:
-        mono = stemflow.align(x[:, 0], RATE, duration, strategy)
+        mono = stemflow.align(x[:, 0], RATE, duration, strategy, **options)
         assert mono.shape == (round(duration * RATE),)
         assert np.array_equal(mono, want[:, 0])
 
@@ -121,6 +124,9 @@ def test_align_options_and_float64():
         (lambda: stemflow.align(np.zeros(10), RATE, -1.0), ValueError),
         (lambda: stemflow.align(np.zeros(10), RATE, 1.0, wobble=3), TypeError),
         (lambda: stemflow.align(np.zeros(RATE), RATE, 0.5, "none"), ValueError),
+        (lambda: stemflow.align(np.zeros(RATE), RATE, 2.0, meter="4/4"), ValueError),
+        (lambda: stemflow.align(np.zeros(RATE), RATE, 2.0, bpm=120, meter="4/5"), ValueError),
+        (lambda: stemflow.align(np.zeros(RATE), RATE, 2.0, bpm=-1), ValueError),
     ],
 )
 def test_bad_arguments_raise(call, error):

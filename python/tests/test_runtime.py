@@ -17,7 +17,13 @@ from conftest import long_manifest
 
 
 def temp_entries(out: Path) -> list:
-    return [p for p in out.rglob("*") if p.name.startswith(".stemflow")]
+    """Temporary state a render leaves: `.stemflow*` entries in OUT other
+    than the state folder, and anything in its tmp/ or trash/."""
+    left = [p for p in out.iterdir() if p.name.startswith(".stemflow") and p.name != ".stemflow"]
+    for sub in ("tmp", "trash"):
+        if (out / ".stemflow" / sub).is_dir():
+            left += list((out / ".stemflow" / sub).iterdir())
+    return left
 
 
 def test_two_renders_from_two_threads_overlap(tmp_path):
@@ -68,6 +74,7 @@ def test_keyboard_interrupt_stops_render_and_leaves_no_temp(tmp_path):
     assert elapsed < 30, f"interrupt took {elapsed:.1f} s"
     assert out.is_dir()
     assert temp_entries(out) == []
+    # The interrupted songs have no folder (nothing of them published).
     assert not any((out / f"long{i}").exists() for i in range(4))
     # Still usable afterwards.
     assert stemflow.render(long_manifest(1, 0.5), out=out)["songs"][0]["status"] == "ok"
