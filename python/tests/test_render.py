@@ -181,3 +181,11 @@ def test_timing_from_pairs_or_dict_matches_hand_figures(cli):
 def test_timing_rejects_bad_arguments(args):
     with pytest.raises(ValueError):
         stemflow.timing(*args)
+
+
+def test_unusable_out_raises_oserror(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(OSError):
+        stemflow.render(long_manifest(1, 0.5), out=not_a_dir)
+    assert not_a_dir.read_text() == "x"
