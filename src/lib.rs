@@ -9,7 +9,8 @@
 //! | read | [`manifest`] | strict TOML (raw serde types, source locations, validation steps) to a [`plan`] |
 //! | plan | [`plan`], [`timing`] | the validated song: every default resolved; sections in beats, seconds and frames |
 //! | sources | [`source`] | generators and decoded, resampled files behind one `Source` trait |
-//! | align | [`align`] | brings each stem to exactly T frames (strategy, matched seams) |
+//! | align | [`align`] | brings each stem to exactly T frames (strategy, matched seams, bar grid, release) |
+//! | arrange | [`arrange`] | places a stem in its sections: an aligner per region, exact silence outside |
 //! | effects | [`effects`] | filters, gain, echo; `effects::iir` runs biquad cascades in chunks |
 //! | mix | [`mix`] | gains and pan into the master; the master bus (gain, limiter, clip) |
 //! | verify | [`verify`] | statistics, loudness, true peak, envelope, checks |

@@ -15,6 +15,7 @@ mod edges;
 mod files;
 mod golden;
 mod grid;
+mod manifest_reference;
 mod properties;
 mod render;
 mod safety;
