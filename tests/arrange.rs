@@ -7,16 +7,9 @@
 use std::f64::consts::PI;
 use std::path::Path;
 
-use crate::util::{Song, read_wav, stderr, stdout, stemflow, write_float_wav};
+use crate::util::{Song, read_wav, render_ok, stderr, stdout, stemflow, write_float_wav};
 
 const RATE: u32 = 48000;
-
-/// Renders `manifest` in `dir` into `dir/out`, which must succeed.
-fn render_ok(dir: &Path, manifest: &str) {
-    std::fs::write(dir.join("m.toml"), manifest).unwrap();
-    let o = stemflow(dir, &["render", "m.toml", "--out", "out", "--quiet"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-}
 
 /// A stem file of song `song`.
 fn stem(dir: &Path, song: &str, name: &str) -> Vec<f32> {

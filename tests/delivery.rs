@@ -3,14 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{Song, read_wav, stderr, stemflow};
-
-/// Renders `manifest` (written to `dir/m.toml`) into `dir/out`; must succeed.
-fn render_ok(dir: &Path, manifest: &str) {
-    std::fs::write(dir.join("m.toml"), manifest).unwrap();
-    let o = stemflow(dir, &["render", "m.toml", "--out", "out", "--quiet"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-}
+use crate::util::{Song, read_wav, render_ok, stderr, stemflow};
 
 /// Σ of the song's stem files, sample by sample, in f64.
 fn stem_sum(song: &Path, stems: &[&str]) -> Vec<f64> {

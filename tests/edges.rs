@@ -254,11 +254,12 @@ fn the_reference_check_answers_an_interrupt() {
     assert!(start.elapsed() < Duration::from_millis(500));
 }
 
-/// A full filesystem (a 64 KiB tmpfs, where mounting is allowed):
-/// `atomic_write` returns the error and leaves the old file whole, no
-/// 0-byte file and no temporary.
+/// A full filesystem (a 64 KiB tmpfs, where mounting is allowed): writing
+/// `summary.json` returns the error and leaves the old file whole, no
+/// 0-byte file and no temporary. (Song files need no such care: they are
+/// written into a staging folder that is published only when complete.)
 #[test]
-fn atomic_write_on_a_full_disk_keeps_the_old_file() {
+fn summary_on_a_full_disk_keeps_the_old_file() {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
@@ -273,14 +274,22 @@ fn atomic_write_on_a_full_disk_keeps_the_old_file() {
         return;
     }
     let result = std::panic::catch_unwind(|| {
-        let report = mnt.join("report.json");
-        std::fs::write(&report, b"{\"old\": true}").unwrap();
-        let e = stemflow::io::atomic_write(&report, &vec![b' '; 200_000]).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
-        assert_eq!(std::fs::read(&report).unwrap(), b"{\"old\": true}");
+        let out = stemflow::store::OutDir::open(&mnt).unwrap();
+        out.write_atomic("summary.json", b"{\"old\": true}")
+            .unwrap();
+        let e = out
+            .write_atomic("summary.json", &vec![b' '; 200_000])
+            .unwrap_err();
+        let stemflow::store::StoreError::Io { source, .. } = &e else {
+            panic!("not an I/O error: {e}");
+        };
+        assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{e}");
+        let summary = mnt.join("summary.json");
+        assert_eq!(std::fs::read(&summary).unwrap(), b"{\"old\": true}");
+        let tmp_dir = mnt.join(".stemflow/tmp");
         assert_eq!(
-            std::fs::read_dir(&mnt).unwrap().count(),
-            1,
+            std::fs::read_dir(&tmp_dir).unwrap().count(),
+            0,
             "no temporary left"
         );
     });

@@ -5,8 +5,8 @@ use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use crate::util::{
-    Song, files, fixtures, max_step, no_temp_left, output_tree, random_bytes, read_wav, stderr,
-    stemflow, windowed_rms, write_float_wav,
+    Song, files, fixtures, max_step, no_temp_left, output_tree, random_bytes, read_wav, render,
+    stderr, stemflow, windowed_rms, write_float_wav,
 };
 
 fn sine(rate: u32, freq: f64, frames: usize, amp: f64) -> Vec<f32> {
@@ -200,18 +200,7 @@ fn looped_file_stem_is_seamless_and_block_size_invariant() {
     let mut reference: Option<Vec<(PathBuf, Vec<u8>)>> = None;
     for block in ["4096", "1", "64", "1000"] {
         let out = format!("out{block}");
-        let o = stemflow(
-            tmp.path(),
-            &[
-                "render",
-                "m.toml",
-                "--out",
-                &out,
-                "--quiet",
-                "--block-size",
-                block,
-            ],
-        );
+        let o = render(tmp.path(), "m.toml", &out, &["--block-size", block]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let dir = tmp.path().join(&out).join("loops");
         let got = output_tree(&dir);

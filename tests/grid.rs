@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use crate::util::{Song, read_wav, stderr, stdout, stemflow, windowed_rms, write_float_wav};
+use crate::util::{
+    Song, read_wav, render, stderr, stdout, stemflow, windowed_rms, write_float_wav,
+};
 
 const RATE: u32 = 48_000;
 const BARS: u64 = 64;
@@ -301,18 +303,7 @@ fn crossfade_sustains_the_body_and_ends_with_the_release() {
     let mut outs = Vec::new();
     for block in ["4096", "64", "1000"] {
         let out = format!("out{block}");
-        let o = stemflow(
-            tmp.path(),
-            &[
-                "render",
-                "m.toml",
-                "--out",
-                &out,
-                "--quiet",
-                "--block-size",
-                block,
-            ],
-        );
+        let o = render(tmp.path(), "m.toml", &out, &["--block-size", block]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         outs.push(read_wav(&tmp.path().join(format!("{out}/pad/stems/pad.wav"))).1);
     }

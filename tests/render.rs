@@ -4,7 +4,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::util::{Song, files, max_step, output_tree, read_wav, stderr, stemflow, windowed_rms};
+use crate::util::{
+    Song, files, max_step, output_tree, read_wav, render, stderr, stemflow, windowed_rms,
+};
 
 /// A small manifest that exercises every generator, strategy, effect,
 /// format and channel layout, kept short so block size 1 stays quick.
@@ -165,12 +167,6 @@ name = "lead"
 source = { type = "tone", wave = "saw", freq = 220.0, amp = 0.5 }
 pan = -0.3
 "#;
-
-fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["render", manifest, "--out", out, "--quiet"];
-    args.extend_from_slice(extra);
-    stemflow(dir, &args)
-}
 
 #[test]
 fn output_bytes_do_not_depend_on_block_size_or_jobs() {

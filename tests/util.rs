@@ -16,6 +16,21 @@ pub fn stemflow(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// A run's stderr, lossily decoded (a test prints it when it fails).
+/// Runs `render MANIFEST --out OUT --quiet` plus `extra` in `dir`.
+pub fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["render", manifest, "--out", out, "--quiet"];
+    args.extend_from_slice(extra);
+    stemflow(dir, &args)
+}
+
+/// Writes `manifest` to `dir/m.toml` and renders it into `dir/out`, which
+/// must succeed.
+pub fn render_ok(dir: &Path, manifest: &str) {
+    std::fs::write(dir.join("m.toml"), manifest).unwrap();
+    let o = render(dir, "m.toml", "out", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -173,8 +173,9 @@ fn publish_failure(
     }
     let staging = out.stage(&song.id, lock)?;
     let path = staging.path().join("report.json");
-    crate::io::atomic_write(&path, report.as_bytes())
-        .map_err(|e| StoreError::io(&path, Some(&song.id), e))?;
+    // Into the staging folder: published only once complete, so a full disk
+    // leaves the old folder (or none), never a 0-byte report.
+    std::fs::write(&path, report).map_err(|e| StoreError::io(&path, Some(&song.id), e))?;
     staging.publish(&song.fingerprint).map(|_| ())
 }
 
@@ -267,14 +268,10 @@ impl RenderCtx<'_> {
         warnings.extend(source_warnings(song, &outcome));
         let report = Report::new(song, self.reference, Some(&outcome), None, warnings);
         let overview_path = tmp.join("overview.svg");
-        crate::io::atomic_write(
-            &overview_path,
-            crate::output::overview::svg(song, &outcome).as_bytes(),
-        )
-        .map_err(io(&overview_path))?;
+        std::fs::write(&overview_path, crate::output::overview::svg(song, &outcome))
+            .map_err(io(&overview_path))?;
         let report_path = tmp.join("report.json");
-        crate::io::atomic_write(&report_path, report.to_json().as_bytes())
-            .map_err(io(&report_path))?;
+        std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
         if let Some(name) = &song.archive {
             self.archive(name, &outcome)?;
         }

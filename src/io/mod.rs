@@ -1,9 +1,8 @@
 //! Files below the pipeline: the WAV/RF64 writer (with its Broadcast WAV
 //! `bext` chunk) and reader, the FLAC writer, the PCM quantiser both
 //! writers share so they hold the same integers, what the filesystem can
-//! tell about free space, opening inputs without ever blocking on a FIFO or
-//! device, and replacing a small file atomically. Nothing here knows about
-//! songs or stems.
+//! tell about free space, and opening inputs without ever blocking on a
+//! FIFO or device. Nothing here knows about songs or stems.
 
 pub mod bext;
 pub mod flac;
@@ -11,9 +10,8 @@ pub mod pcm;
 pub mod wav;
 
 use std::fs::{File, Metadata};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::StageError;
 use crate::plan::{Codec, Dither};
@@ -137,31 +135,6 @@ pub fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, meta))
 }
 
-/// Writes `bytes` to `path` as a whole or not at all: into a temporary
-/// file beside it, then renamed over it. A full disk or a crash leaves the
-/// previous file (or none), never a truncated or 0-byte one; the temporary
-/// file is removed on failure. Returns the error of the write or rename.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = path.with_file_name(format!(
-        ".stemflow-tmp-{}-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush()).map(|_| f))
-        .and_then(|f| f.sync_data())
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
 /// Bytes free for an unprivileged writer on the filesystem holding `path`;
 /// `None` where the platform cannot tell (the caller then skips its check).
 #[cfg(unix)]
@@ -186,31 +159,6 @@ pub fn free_bytes(_path: &std::path::Path) -> Option<u64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn atomic_write_replaces_whole_and_leaves_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.json");
-        std::fs::write(&path, b"old").unwrap();
-        atomic_write(&path, b"new contents").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1);
-    }
-
-    #[test]
-    fn a_failed_atomic_write_leaves_what_was_there_and_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        // Renaming a file over a non-empty folder fails after the data was
-        // written: the folder stays as it was.
-        let folder = dir.path().join("f");
-        std::fs::create_dir(&folder).unwrap();
-        std::fs::write(folder.join("inside"), b"kept").unwrap();
-        assert!(atomic_write(&folder, b"new").is_err());
-        assert_eq!(std::fs::read(folder.join("inside")).unwrap(), b"kept");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[cfg(unix)]
     #[test]
     fn fifos_and_devices_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
