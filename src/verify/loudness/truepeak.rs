@@ -293,7 +293,12 @@ fn kernel_avx(
     planes: &mut Planes,
     out: &mut [f32],
 ) {
-    kernel_portable(line, start, end, fold, planes, out)
+    // The compiler turns the portable lanes into shuffles and stack
+    // spills; written out, sixteen inputs run as two independent vector
+    // chains. Each lane still does the portable sums in the same order.
+    let done = avx::oversample16(line, start - 1, end, fold, planes);
+    oversample_from(line, start - 1, done, end, fold, planes);
+    finish(line, start, end, planes, out)
 }
 
 #[inline(always)]
@@ -305,8 +310,15 @@ fn kernel_portable(
     planes: &mut Planes,
     out: &mut [f32],
 ) {
+    oversample_from(line, start - 1, start - 1, end, fold, planes);
+    finish(line, start, end, planes, out)
+}
+
+/// Closes the planes with the sample after the last input and writes each
+/// input's refined peak into `out`.
+#[inline(always)]
+fn finish(line: &[f32], start: usize, end: usize, planes: &mut Planes, out: &mut [f32]) {
     let len = end - start;
-    oversample(line, start - 1, end, fold, planes);
     planes[0][len + 1] = line[end - TAPS / 2];
     // Input start + j's points are at j + 1 of each plane; the point
     // before phase 0 is phase 3 of the input before, the one after
@@ -323,13 +335,20 @@ fn kernel_portable(
     }
 }
 
-/// Writes the four oversampled points of each input `first..end` of
+/// Writes the four oversampled points of each input `from..end` of
 /// `line` into `planes` (input `first + i` at index i).
 #[inline(always)]
-fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, planes: &mut Planes) {
+fn oversample_from(
+    line: &[f32],
+    first: usize,
+    from: usize,
+    end: usize,
+    fold: &Folded,
+    planes: &mut Planes,
+) {
     const LANES: usize = 8;
     let half = TAPS / 2;
-    let mut n = first;
+    let mut n = from;
     // Eight inputs at once, each summed over the taps in the same order
     // as one input at a time below, so with the same rounding.
     while n + LANES <= end {
@@ -368,6 +387,89 @@ fn oversample(line: &[f32], first: usize, end: usize, fold: &Folded, planes: &mu
         planes[1][at] = (ss + sd) * 0.5;
         planes[2][at] = sm;
         planes[3][at] = (ss - sd) * 0.5;
+    }
+}
+
+/// The AVX oversampler: the portable sums, sixteen inputs at a time.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{Folded, Planes, TAPS};
+    use std::arch::x86_64::*;
+
+    /// Oversamples inputs `first..` of `line` in runs of sixteen while a
+    /// whole run fits before `end`; returns the first input not done.
+    /// Per lane: u = a + b, v = a − b, then each sum += coefficient × u
+    /// (or v), tap by tap from 0, unfused: the portable rounding.
+    #[target_feature(enable = "avx")]
+    pub(super) fn oversample16(
+        line: &[f32],
+        first: usize,
+        end: usize,
+        fold: &Folded,
+        planes: &mut Planes,
+    ) -> usize {
+        const RUN: usize = 16;
+        let half = TAPS / 2;
+        let (m, s, d) = (&fold.m[..half], &fold.s[..half], &fold.d[..half]);
+        let mut n = first;
+        // The taps reach back TAPS − 1 inputs and the run forward RUN − 1.
+        // and every plane holds a point per input first..end.
+        assert!(first + 1 >= TAPS && end <= line.len());
+        assert!(planes.iter().all(|p| p.len() >= end - first));
+        while n + RUN <= end {
+            let at = n - first;
+            // SAFETY: every load reads line[n − t ..][..16],
+            // line[n + 1 + t − TAPS ..][..16] or line[n − TAPS / 2 ..][..16],
+            // inside `line` by the first assert (t < TAPS / 2,
+            // n + 16 ≤ end ≤ len); every store writes planes[p][at..at + 16],
+            // inside by the second (at + 16 ≤ end − first).
+            unsafe {
+                let (mut sm0, mut ss0, mut sd0) = (
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_ps(),
+                );
+                let (mut sm1, mut ss1, mut sd1) = (
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_ps(),
+                );
+                let base = line.as_ptr();
+                for t in 0..half {
+                    let pa = base.add(n - t);
+                    let pb = base.add(n + 1 + t - TAPS);
+                    let (cm, cs, cd) = (
+                        _mm256_set1_ps(*m.get_unchecked(t)),
+                        _mm256_set1_ps(*s.get_unchecked(t)),
+                        _mm256_set1_ps(*d.get_unchecked(t)),
+                    );
+                    let (a0, b0) = (_mm256_loadu_ps(pa), _mm256_loadu_ps(pb));
+                    let (a1, b1) = (_mm256_loadu_ps(pa.add(8)), _mm256_loadu_ps(pb.add(8)));
+                    let (u0, v0) = (_mm256_add_ps(a0, b0), _mm256_sub_ps(a0, b0));
+                    let (u1, v1) = (_mm256_add_ps(a1, b1), _mm256_sub_ps(a1, b1));
+                    sm0 = _mm256_add_ps(sm0, _mm256_mul_ps(cm, u0));
+                    ss0 = _mm256_add_ps(ss0, _mm256_mul_ps(cs, u0));
+                    sd0 = _mm256_add_ps(sd0, _mm256_mul_ps(cd, v0));
+                    sm1 = _mm256_add_ps(sm1, _mm256_mul_ps(cm, u1));
+                    ss1 = _mm256_add_ps(ss1, _mm256_mul_ps(cs, u1));
+                    sd1 = _mm256_add_ps(sd1, _mm256_mul_ps(cd, v1));
+                }
+                let h = _mm256_set1_ps(0.5);
+                for (k, (sm, ss, sd)) in [(sm0, ss0, sd0), (sm1, ss1, sd1)].into_iter().enumerate()
+                {
+                    let o = at + 8 * k;
+                    let x = _mm256_loadu_ps(base.add(n + 8 * k - half));
+                    _mm256_storeu_ps(planes[0].as_mut_ptr().add(o), x);
+                    let p1 = _mm256_mul_ps(_mm256_add_ps(ss, sd), h);
+                    _mm256_storeu_ps(planes[1].as_mut_ptr().add(o), p1);
+                    _mm256_storeu_ps(planes[2].as_mut_ptr().add(o), sm);
+                    let p3 = _mm256_mul_ps(_mm256_sub_ps(ss, sd), h);
+                    _mm256_storeu_ps(planes[3].as_mut_ptr().add(o), p3);
+                }
+            }
+            n += RUN;
+        }
+        n
     }
 }
 
