@@ -11,14 +11,27 @@ use symphonia::core::codecs::audio::well_known as wk;
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, Track, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Timestamp;
 
 use super::Source;
+use super::wavdata::WavData;
 use crate::error::StageError;
 use crate::types::{Block, Frames, SampleFormat};
 use symphonia::core::audio::sample::SampleFormat as SymFormat;
+
+/// Refuses all but mono and stereo files.
+fn check_channels(path: &Path, channels: u16) -> Result<(), StageError> {
+    if (1..=2).contains(&channels) {
+        return Ok(());
+    }
+    Err(bad(
+        path,
+        format!("has {channels} channels; only mono and stereo files are supported"),
+    ))
+}
 
 /// What probing a file found.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,7 +92,8 @@ struct Opened {
 /// header says. Fails with a message naming the file on anything stemflow
 /// cannot decode.
 fn open_decoding(path: &Path) -> Result<Opened, StageError> {
-    let (file, file_len) = open_file(path)?;
+    let (mut file, file_len) = open_file(path)?;
+    refuse_rf64(path, &mut file)?;
     let format = probe_format(path, file)?;
     let track = format
         .default_track(TrackType::Audio)
@@ -111,8 +125,7 @@ fn open_decoding(path: &Path) -> Result<Opened, StageError> {
     })
 }
 
-/// Opens a regular, non-empty file and its length in bytes, refusing RF64
-/// up front (symphonia would report it as an unreadable file).
+/// Opens a regular, non-empty file and its length in bytes.
 fn open_file(path: &Path) -> Result<(File, u64), StageError> {
     let meta = std::fs::metadata(path).map_err(|e| StageError::io(path, e))?;
     if meta.is_dir() {
@@ -120,19 +133,24 @@ fn open_file(path: &Path) -> Result<(File, u64), StageError> {
     }
     // A FIFO would block the song (and every interrupt) until a writer
     // appeared; a device never ends: refused before they are opened.
-    let (mut file, meta) = crate::io::open_regular(path).map_err(|e| StageError::io(path, e))?;
+    let (file, meta) = crate::io::open_regular(path).map_err(|e| StageError::io(path, e))?;
     if meta.len() == 0 {
         return Err(bad(path, "is empty (0 bytes)"));
     }
+    Ok((file, meta.len()))
+}
+
+/// Refuses RF64 before probing (symphonia would report it as an
+/// unreadable file; [`WavData`] reads the RF64 files it can) and rewinds.
+fn refuse_rf64(path: &Path, file: &mut File) -> Result<(), StageError> {
     let mut magic = [0u8; 4];
-    if std::io::Read::read_exact(&mut file, &mut magic).is_ok() && &magic == b"RF64" {
+    if std::io::Read::read_exact(file, &mut magic).is_ok() && &magic == b"RF64" {
         return Err(bad(
             path,
             "is an RF64 file, which the decoder (symphonia 0.6) cannot read",
         ));
     }
-    std::io::Seek::rewind(&mut file).map_err(|e| StageError::io(path, e))?;
-    Ok((file, meta.len()))
+    std::io::Seek::rewind(file).map_err(|e| StageError::io(path, e))
 }
 
 /// Finds the container format, hinted by the file's extension.
@@ -234,6 +252,8 @@ pub struct FileSource {
     info: FileInfo,
     out_channels: usize,
     dec: Option<Decoding>,
+    /// A WAV/RF64 read directly instead of decoded (then `dec` is unused).
+    wav: Option<WavData>,
     /// Decoded, channel-mapped frames not yet delivered.
     pending: Vec<f32>,
     pending_pos: usize,
@@ -243,24 +263,24 @@ pub struct FileSource {
     pos: u64,
     /// Frames decoded since the last (re)open.
     decoded: u64,
+    /// Frames decoded or read in all (what seeks are held to in tests).
+    work: u64,
 }
 
 impl FileSource {
     /// Opens `path` for a song with `channels` channels. Fails on anything
     /// that is not a readable mono or stereo audio file.
     pub fn open(path: &Path, channels: u16) -> Result<FileSource, StageError> {
+        if let Some(s) = FileSource::open_wav(path, channels as usize)? {
+            check_channels(path, s.info.channels)?;
+            return Ok(s);
+        }
         let Opened {
             dec,
             info,
             header_frames,
         } = open_decoding(path)?;
-        let file_channels = info.channels;
-        if !(1..=2).contains(&file_channels) {
-            return Err(bad(
-                path,
-                format!("has {file_channels} channels; only mono and stereo files are supported"),
-            ));
-        }
+        check_channels(path, info.channels)?;
         let mut s = FileSource::from_decoding(path, info, dec, channels as usize);
         if header_frames.is_none() {
             s.info.frames = Frames(s.count_frames()?);
@@ -269,22 +289,46 @@ impl FileSource {
         Ok(s)
     }
 
+    /// The file as [`WavData`] when it is a WAV/RF64 that reads directly.
+    fn open_wav(path: &Path, out_channels: usize) -> Result<Option<FileSource>, StageError> {
+        let (file, file_len) = open_file(path)?;
+        let Some(w) = WavData::open(path, file, file_len)? else {
+            return Ok(None);
+        };
+        let info = FileInfo {
+            sample_rate: w.rate,
+            channels: w.channels,
+            frames: w.frames,
+            codec: "pcm".into(),
+            format: Some(w.format),
+        };
+        let mut s = FileSource::new(path, info, None, out_channels);
+        s.wav = Some(w.data);
+        Ok(Some(s))
+    }
+
     fn from_decoding(
         path: &Path,
         info: FileInfo,
         dec: Decoding,
         out_channels: usize,
     ) -> FileSource {
+        FileSource::new(path, info, Some(dec), out_channels)
+    }
+
+    fn new(path: &Path, info: FileInfo, dec: Option<Decoding>, out_channels: usize) -> FileSource {
         FileSource {
             path: path.to_path_buf(),
             info,
             out_channels,
-            dec: Some(dec),
+            dec,
+            wav: None,
             pending: Vec::new(),
             pending_pos: 0,
             packet: Vec::new(),
             pos: 0,
             decoded: 0,
+            work: 0,
         }
     }
 
@@ -342,6 +386,7 @@ impl FileSource {
         }
         self.map_channels();
         self.decoded += frames as u64;
+        self.work += frames as u64;
         Ok(true)
     }
 
@@ -426,7 +471,12 @@ impl Source for FileSource {
     /// every codec, gapless trimming included.
     fn seek(&mut self, pos: Frames) -> Result<(), StageError> {
         let pos = pos.0.min(self.info.frames.0);
-        if pos < self.pos {
+        if self.wav.is_some() {
+            // Direct reads: a seek is only the next read's position.
+            self.pos = pos;
+            return Ok(());
+        }
+        if (pos < self.pos || pos - self.pos > JUMP_FRAMES) && !self.jump(pos) {
             self.rewind()?;
         }
         while self.pos < pos {
@@ -451,6 +501,9 @@ impl Source for FileSource {
         let ch = self.out_channels;
         let want = (self.info.frames.0 - self.pos).min(block.capacity() as u64) as usize;
         block.set_frames(want);
+        if self.wav.is_some() {
+            return self.read_wav(block, want);
+        }
         let mut filled = 0;
         while filled < want {
             let avail = (self.pending.len() - self.pending_pos) / ch;
@@ -477,6 +530,62 @@ impl Source for FileSource {
     }
 }
 
+/// A forward seek further than this jumps by the container's seek index
+/// instead of decoding through (FLAC).
+const JUMP_FRAMES: u64 = 1 << 16;
+
+impl FileSource {
+    /// Moves a FLAC file's decoder to the frame (packet) holding `pos` by
+    /// the container's seek index (SEEKTABLE, else a search by bytes);
+    /// `seek` then decodes forward to `pos`. FLAC frames decode on their
+    /// own, so the samples are the ones decoding from the start gives.
+    /// False for other codecs (whose decoders carry state from packet to
+    /// packet), or when the container lands anywhere but at or before
+    /// `pos`: the caller then rewinds and decodes from the start.
+    fn jump(&mut self, pos: u64) -> bool {
+        let Some(dec) = self.dec.as_mut().filter(|_| self.info.codec == "flac") else {
+            return false;
+        };
+        let to = SeekTo::Timestamp {
+            ts: Timestamp::new(pos as i64),
+            track_id: dec.track,
+        };
+        match dec.format.seek(SeekMode::Accurate, to) {
+            Ok(at) if (0..=pos as i64).contains(&at.actual_ts.get()) => {
+                dec.decoder.reset();
+                self.pending.clear();
+                self.pending_pos = 0;
+                self.pos = at.actual_ts.get() as u64;
+                self.decoded = self.pos;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// [`Source::read`] of a [`WavData`] file: straight into the block when
+    /// the channel counts agree, else through `packet` and the mapping.
+    fn read_wav(&mut self, block: &mut Block, want: usize) -> Result<usize, StageError> {
+        let Some(wav) = self.wav.as_mut() else {
+            return Ok(0);
+        };
+        let fch = self.info.channels as usize;
+        if fch == self.out_channels {
+            wav.read(self.pos, &mut block.samples_mut()[..want * fch])?;
+            self.work += want as u64;
+        } else {
+            self.packet.resize(want * fch, 0.0);
+            wav.read(self.pos, &mut self.packet)?;
+            self.map_channels();
+            block.samples_mut()[..want * self.out_channels].copy_from_slice(&self.pending);
+            self.pending.clear();
+            self.work += want as u64;
+        }
+        self.pos += want as u64;
+        Ok(want)
+    }
+}
+
 /// Probes and fully decodes a file (streaming, in fixed memory) to learn
 /// its exact rate, channels and length.
 pub fn probe(path: &Path) -> Result<FileInfo, StageError> {
@@ -486,6 +595,10 @@ pub fn probe(path: &Path) -> Result<FileInfo, StageError> {
 /// [`probe`], giving up with [`StageError::Cancelled`] once `stop` is set:
 /// counting a long file's frames must not outlast an interrupt.
 pub fn probe_until(path: &Path, stop: &AtomicBool) -> Result<FileInfo, StageError> {
+    // A WAV/RF64 whose data lies in the file: its header is exact.
+    if let Some(s) = FileSource::open_wav(path, 1)? {
+        return Ok(s.info);
+    }
     let Opened { dec, info, .. } = open_decoding(path)?;
     // Decode in the file's own layout: channel mapping does not matter here.
     let channels = info.channels as usize;
@@ -548,6 +661,79 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 500]).unwrap();
         assert!(message(open_decoding(&path)).contains("is truncated"));
+    }
+
+    /// Stereo noise, different in each channel and frame.
+    fn noise(frames: usize) -> Block {
+        let mut b = Block::new(2, frames);
+        for (i, v) in b.samples_mut().iter_mut().enumerate() {
+            let x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            *v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.9;
+        }
+        b
+    }
+
+    fn read_at(s: &mut FileSource, pos: u64, frames: usize) -> Vec<f32> {
+        s.seek(Frames(pos)).unwrap();
+        let mut b = Block::new(2, frames);
+        assert_eq!(s.read(&mut b).unwrap(), frames);
+        b.samples().to_vec()
+    }
+
+    /// Seeks anywhere give the samples of reading from the start, and a
+    /// read near the end decodes little more than it returns.
+    fn seeks_are_exact_and_bounded(path: &Path, frames: usize, pre_roll: u64) {
+        let mut whole = FileSource::open(path, 2).unwrap();
+        let all = read_at(&mut whole, 0, frames);
+        let mut s = FileSource::open(path, 2).unwrap();
+        let at = |p: usize, n: usize| all[p * 2..(p + n) * 2].to_vec();
+        assert_eq!(
+            read_at(&mut s, frames as u64 - 2400, 2400),
+            at(frames - 2400, 2400)
+        );
+        assert_eq!(read_at(&mut s, 0, 1000), at(0, 1000));
+        assert!(s.work <= 3400 + 2 * pre_roll, "{} frames decoded", s.work);
+        for p in [150_000, 7, 99_999, 160_001, 4095, 4096] {
+            assert_eq!(read_at(&mut s, p as u64, 500), at(p, 500), "at {p}");
+        }
+    }
+
+    #[test]
+    fn flac_seeks_by_its_index_and_wav_and_rf64_directly() {
+        use crate::io::{flac::FlacOut, wav::WavOut};
+        use crate::plan::Dither;
+        use crate::types::StreamSpec;
+        let dir = tempfile::tempdir().unwrap();
+        let frames = 200_000;
+        let audio = noise(frames);
+        let spec = |format| StreamSpec {
+            sample_rate: 44100,
+            channels: 2,
+            format,
+        };
+        let flac = dir.path().join("n.flac");
+        let mut f = FlacOut::create(&flac, spec(SampleFormat::Pcm24), Dither::None, 0).unwrap();
+        f.write(&audio).unwrap();
+        f.finish().unwrap();
+        // A FLAC frame holds 4096 frames: the pre-roll is at most one.
+        seeks_are_exact_and_bounded(&flac, frames, 4096);
+        for (name, threshold) in [("n.wav", u64::MAX), ("n64.wav", 0)] {
+            let path = dir.path().join(name);
+            let mut w = WavOut::with_rf64_threshold(
+                &path,
+                spec(SampleFormat::Float),
+                Dither::None,
+                0,
+                threshold,
+            )
+            .unwrap();
+            w.write(&audio).unwrap();
+            w.finish().unwrap();
+            let mut s = FileSource::open(&path, 2).unwrap();
+            assert_eq!(s.info().frames, Frames(frames as u64));
+            assert!(read_at(&mut s, 0, frames) == audio.samples(), "{name}");
+            seeks_are_exact_and_bounded(&path, frames, 0);
+        }
     }
 
     #[test]

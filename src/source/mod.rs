@@ -7,6 +7,7 @@ mod drums;
 pub mod file;
 mod resample;
 mod tone;
+mod wavdata;
 
 pub use drums::Drums;
 pub use file::FileSource;
