@@ -4,6 +4,6 @@ stemflow_bin() {
   if [ -n "${STEMFLOW:-}" ]; then
     echo "$STEMFLOW"
   else
-    cargo build --release --quiet && echo "$PWD/target/release/stemflow"
+    cargo build --release --quiet && echo "${CARGO_TARGET_DIR:-$PWD/target}/release/stemflow"
   fi
 }

@@ -58,6 +58,14 @@ impl Processor for Fader {
     fn process(&mut self, block: &mut Block) {
         let ch = block.channels();
         let g = &self.0.0;
+        if let (2, &[g0, g1]) = (ch, &g[..]) {
+            // Stereo spelled out, as in [`Mixer::add`].
+            for frame in block.samples_mut().chunks_exact_mut(2) {
+                frame[0] = (g0 * frame[0] as f64) as f32;
+                frame[1] = (g1 * frame[1] as f64) as f32;
+            }
+            return;
+        }
         for frame in block.samples_mut().chunks_exact_mut(ch) {
             for (v, g) in frame.iter_mut().zip(g) {
                 *v = (g * *v as f64) as f32;
@@ -97,6 +105,13 @@ impl Mixer {
             let g = g[0];
             for (a, v) in acc.iter_mut().zip(block.samples()) {
                 *a += g * *v as f64;
+            }
+        } else if let (2, &[g0, g1]) = (ch, &g[..]) {
+            // Stereo spelled out: the generic loop below does not
+            // vectorise, and this is every stem's every sample.
+            for (a, v) in acc.chunks_exact_mut(2).zip(block.samples().chunks_exact(2)) {
+                a[0] += g0 * v[0] as f64;
+                a[1] += g1 * v[1] as f64;
             }
         } else {
             for (a, v) in acc
