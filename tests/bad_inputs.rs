@@ -423,7 +423,8 @@ fn sigterm_mid_render_leaves_no_partial_files() {
 }
 
 #[test]
-fn rf64_input_is_refused_clearly() {
+fn an_rf64_input_without_its_ds64_chunk_is_refused_clearly() {
+    // A RIFF file relabelled RF64: its sizes are nowhere to be found.
     let mut bytes = good_wav_bytes();
     bytes[..4].copy_from_slice(b"RF64");
     song_failure(
@@ -431,7 +432,7 @@ fn rf64_input_is_refused_clearly() {
         |d| std::fs::write(d.join("long.wav"), &bytes).unwrap(),
         &[
             "stem \"vox\"",
-            "long.wav: is an RF64 file, which the decoder (symphonia 0.6) cannot read",
+            "long.wav: is an RF64 file stemflow cannot read (it reads 16- and 24-bit PCM and 32-bit float with a ds64 chunk)",
         ],
         &["long.wav"],
     );
