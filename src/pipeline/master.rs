@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crossbeam_channel::{Receiver, Sender, bounded};
+
 use crate::error::{AtStage, Stage, StageError, StageFailure};
 use crate::io::AudioOut;
 use crate::io::wav::FloatReader;
@@ -181,6 +183,10 @@ pub(super) fn finish(
 /// The second pass: reads the unclipped float mix, runs the master bus
 /// (normalisation gain, true-peak limiter, clip) with its latency taken
 /// out, and writes the master in its final format, measuring it again.
+/// Two threads share the work — the bus (its limiter runs the true-peak
+/// interpolator on every sample) on one, the meters and the writer on the
+/// other — handing blocks over in order, so the bytes are those of one
+/// thread doing both.
 fn second_pass(
     song: &SongPlan,
     pre: &Path,
@@ -192,32 +198,81 @@ fn second_pass(
     let spec = song.spec;
     let target = song.target_frames();
     let bus = MasterBus::for_plan(&song.master, first.loudness.lufs, spec).at(Stage::Mix)?;
-    let mut bus = CompensatedBus::new(bus, target);
-    let mut reader = FloatReader::open(pre).at(Stage::Mix)?;
+    let bus = CompensatedBus::new(bus, target);
+    let reader = FloatReader::open(pre).at(Stage::Mix)?;
     let key = stem_key(song.seed, MASTER_FILE);
     let bext = bext(song, "master");
     let codec = song.delivery.codec;
     let mut writer =
         AudioOut::create(out, codec, spec, (song.dither, key), bext.as_ref()).at(Stage::Write)?;
     let mut meters = Meters::new(spec, target);
-    let mut block = Block::new(spec.channels, block_size);
-    while !bus.done() {
-        if interrupt.load(Ordering::Relaxed) {
-            return Err(StageFailure::cancelled(Stage::Mix));
-        }
-        block.set_frames(bus.input_frames(block.capacity()));
-        reader.read_exact(block.samples_mut()).at(Stage::Mix)?;
-        bus.process(&mut block);
-        if block.frames() == 0 {
-            continue;
-        }
-        meters.update(&block);
-        writer.write(&block).at(Stage::Write)?;
+    // Blocks go to the writer full and come back empty: no allocation
+    // per block, and at most `IN_FLIGHT` blocks of memory.
+    const IN_FLIGHT: usize = 4;
+    let (full_tx, full_rx) = bounded::<Block>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = bounded::<Block>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        let _ = empty_tx.send(Block::new(spec.channels, block_size));
     }
+    std::thread::scope(|scope| {
+        let bus_thread = scope.spawn(move || run_bus(bus, reader, &empty_rx, &full_tx, interrupt));
+        let mut written = Ok(());
+        for block in full_rx.iter() {
+            meters.update(&block);
+            written = writer.write(&block).at(Stage::Write);
+            // On a write error, stop taking blocks: the bus thread ends
+            // when its channel closes.
+            if written.is_err() {
+                break;
+            }
+            // Refused only once the bus thread is done: the block is not
+            // needed then.
+            let _ = empty_tx.send(block);
+        }
+        // Either end may have stopped early: close both channels so the
+        // bus thread cannot wait on a block that will never come.
+        drop(full_rx);
+        drop(empty_tx);
+        let bused = bus_thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        written.and(bused)
+    })?;
     writer.set_loudness(bext_loudness(&meters.loudness.loudness()));
     writer.finish().at(Stage::Write)?;
     check(&meters, spec.channels, target, Some(&song.verify)).at(Stage::Verify)?;
     Ok(measured(meters, master_name(song)))
+}
+
+/// The bus thread of the second pass: fills each empty block from the
+/// float mix, runs the bus over it and sends it on, until the bus is done
+/// or the writer has gone.
+fn run_bus(
+    mut bus: CompensatedBus,
+    mut reader: FloatReader,
+    empty: &Receiver<Block>,
+    full: &Sender<Block>,
+    interrupt: &AtomicBool,
+) -> Result<(), StageFailure> {
+    let mut spare = None;
+    while !bus.done() {
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(StageFailure::cancelled(Stage::Mix));
+        }
+        let Some(mut block) = spare.take().or_else(|| empty.recv().ok()) else {
+            return Ok(());
+        };
+        block.set_frames(bus.input_frames(block.capacity()));
+        reader.read_exact(block.samples_mut()).at(Stage::Mix)?;
+        bus.process(&mut block);
+        if block.frames() == 0 {
+            // Nothing out yet (the limiter's latency): fill it again.
+            spare = Some(block);
+        } else if full.send(block).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// The master's checks: finite samples, `target` frames, and `limits`
