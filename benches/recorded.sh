@@ -41,7 +41,9 @@ rec_manifest() {
     IFS=: read -r name ext below align lp g f <<<"$s"
     printf '\n[[songs.stems]]\nname = "%s"\nsource = { type = "file", path = "%s" }\nalign = "%s"\nrole = "melodic"\ngain = %s\n' \
       "$name" "$dir/$name.$ext" "$align" "$g"
-    [ "$lp" = 1 ] && printf 'effects = [{ type = "lowpass", cutoff = 8000.0, order = 4 }]\n'
+    if [ "$lp" = 1 ]; then
+      printf 'effects = [{ type = "lowpass", cutoff = 8000.0, order = 4 }]\n'
+    fi
   done
 }
 
@@ -51,7 +53,7 @@ rec_sox() {
   for s in $rec_stems; do
     IFS=: read -r name ext below align lp g f <<<"$s"
     fx="rate 48000"
-    [ "$lp" = 1 ] && fx+=" lowpass -2 8000 0.5412q lowpass -2 8000 1.3066q"
+    if [ "$lp" = 1 ]; then fx+=" lowpass -2 8000 0.5412q lowpass -2 8000 1.3066q"; fi
     case $align in
       zero-pad) fx+=" pad 0 $below" ;;
       loop) fx+=" repeat 1 trim 0 $t" ;;
@@ -72,7 +74,7 @@ rec_ffmpeg() {
     IFS=: read -r name ext below align lp g f <<<"$s"
     inputs+=" -i '$dir/$name.$ext'"
     c="[$i:a]aresample=48000:resampler=soxr"
-    [ "$lp" = 1 ] && c+=",lowpass=f=8000:p=2:t=q:w=0.5412,lowpass=f=8000:p=2:t=q:w=1.3066"
+    if [ "$lp" = 1 ]; then c+=",lowpass=f=8000:p=2:t=q:w=0.5412,lowpass=f=8000:p=2:t=q:w=1.3066"; fi
     case $align in
       zero-pad) c+=",apad=whole_dur=$t" ;;
       loop) c+=",aloop=loop=1:size=2e9,atrim=duration=$t" ;;
