@@ -169,6 +169,22 @@ pub(super) struct RawSong {
     pub(super) sections: Vec<RawSection>,
     #[serde(default)]
     pub(super) stems: Vec<Spanned<RawStem>>,
+    /// `[[songs.deliver]]` versions.
+    #[serde(default)]
+    pub(super) deliver: Vec<Spanned<RawDeliver>>,
+}
+
+/// One `[[songs.deliver]]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDeliver {
+    pub(super) name: String,
+    pub(super) sample_rate: Option<u32>,
+    pub(super) format: Option<SampleFormat>,
+    pub(super) codec: Option<Codec>,
+    pub(super) normalize_lufs: Option<f64>,
+    pub(super) limit_true_peak_db: Option<f64>,
+    pub(super) dither: Option<Dither>,
 }
 
 /// `[songs.master]`.

@@ -3,6 +3,7 @@
 //! order of the calls here and in `song`, `stem` and `effect` is part of the
 //! contract: the same bad manifest always names the same key and line.
 
+mod deliver;
 mod delivery;
 mod effect;
 mod placement;
