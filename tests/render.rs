@@ -166,6 +166,20 @@ normalize_lufs = -20.0
 name = "lead"
 source = { type = "tone", wave = "saw", freq = 220.0, amp = 0.5 }
 pan = -0.3
+
+[[songs.deliver]]
+name = "stream"
+sample_rate = 44100
+format = "pcm16"
+codec = "flac"
+normalize_lufs = -14.0
+limit_true_peak_db = -1.0
+
+[[songs.deliver]]
+name = "hires"
+sample_rate = 96000
+normalize_lufs = -23.0
+limit_true_peak_db = -1.0
 "#;
 
 #[test]
@@ -188,11 +202,14 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
         .collect();
     assert_eq!(
         names.iter().filter(|n| n.ends_with(".wav")).count(),
-        18,
+        19,
         "{names:?}"
     );
     assert!(names.contains(&"stereo24/stereo24.zip".to_string()));
     assert!(names.contains(&"flac/stems/lead.flac".to_string()));
+    // Delivery versions (SPEC §10), resampled down and up.
+    assert!(names.contains(&"flac/deliver/stream.flac".to_string()));
+    assert!(names.contains(&"flac/deliver/hires.wav".to_string()));
     // Six songs: up to 6 jobs each song runs on one thread (its stems
     // taking turns); with 16, every stem of a song gets its own thread.
     for (i, (block, jobs)) in [("1", "3"), ("64", "16"), ("1000", "1"), ("4096", "2")]

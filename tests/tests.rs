@@ -10,6 +10,7 @@ mod arrange;
 mod bad_inputs;
 mod batch;
 mod cli;
+mod deliver;
 mod delivery;
 mod edges;
 mod files;
