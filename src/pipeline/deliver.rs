@@ -10,6 +10,14 @@
 //! The mix's integrated loudness is known from the first pass, so the gain
 //! is fixed before the first sample, as the master's own normalisation is.
 //!
+//! The gain is set once from the mix's loudness, which the chain keeps
+//! unless its limiter has to pull peaks down (or the resampler drops
+//! content above the new Nyquist): then the measured loudness falls short
+//! of the target, and the pass runs again from the mix with the gain
+//! corrected by the shortfall (at most [`MAX_CORRECTIONS`] times, only
+//! while it is more than [`LOUDNESS_SLACK`] away), so a limited version
+//! still lands on its target.
+//!
 //! Each version is measured, checked and reported like the master; its
 //! checks (its own loudness target within the song's tolerance, its own
 //! ceiling, the song's clip ratio) are kept in the outcome, not raised, so
@@ -29,6 +37,11 @@ use crate::types::{Block, Frames};
 use crate::verify::{self, CheckFailure, Levels, Loudness};
 
 use super::meters::{Meters, bext, bext_loudness};
+
+/// Passes run again at most, after the first, to correct the loudness.
+const MAX_CORRECTIONS: usize = 2;
+/// Distance from the target that needs no correction, LU.
+const LOUDNESS_SLACK: f64 = 0.05;
 
 /// What one delivery version turned out as.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -78,7 +91,7 @@ pub(super) fn render_all(
                 version: v,
                 path: dir.join(v.file()),
             };
-            pass.run(pre, mix_lufs, block_size, interrupt)
+            pass.run_to_target(pre, mix_lufs, block_size, interrupt)
                 .map_err(|f| f.in_song(&song.id, None))
         })
         .collect()
@@ -92,8 +105,9 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// Streams the mix at `pre` through the version's chain into its file.
-    fn run(
+    /// Runs the pass with the gain from the mix's loudness `mix_lufs`, and
+    /// again with the gain corrected while the version misses its target.
+    fn run_to_target(
         &self,
         pre: &Path,
         mix_lufs: Option<f64>,
@@ -101,13 +115,37 @@ impl Pass<'_> {
         interrupt: &AtomicBool,
     ) -> Result<DeliverOutcome, StageFailure> {
         let (song, v) = (self.song, self.version);
-        let mut source = self.source(pre).at(Stage::Mix)?;
-        let frames = source.len();
-        let gain = match v.normalize_lufs {
+        let mut gain = match v.normalize_lufs {
             Some(want) => bus::gain_to(want, mix_lufs),
             None => bus::normalisation_gain(&song.master, mix_lufs),
         }
         .at(Stage::Mix)?;
+        let mut outcome = self.run(pre, gain, block_size, interrupt)?;
+        for _ in 0..MAX_CORRECTIONS {
+            let (Some(want), Some(got)) = (v.normalize_lufs, outcome.loudness.lufs) else {
+                break;
+            };
+            if (want - got).abs() <= LOUDNESS_SLACK {
+                break;
+            }
+            gain = bus::gain_to(want, Some(got)).at(Stage::Mix)? * gain;
+            outcome = self.run(pre, gain, block_size, interrupt)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Streams the mix at `pre` through the version's chain, `gain` first,
+    /// into its file.
+    fn run(
+        &self,
+        pre: &Path,
+        gain: f32,
+        block_size: usize,
+        interrupt: &AtomicBool,
+    ) -> Result<DeliverOutcome, StageFailure> {
+        let (song, v) = (self.song, self.version);
+        let mut source = self.source(pre).at(Stage::Mix)?;
+        let frames = source.len();
         let chain = MasterBus::new(gain, v.limit_true_peak_db, song.master.clip, v.spec);
         let mut chain = CompensatedBus::new(chain, frames);
         let key = stem_key(song.seed, &v.file());
