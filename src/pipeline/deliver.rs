@@ -128,7 +128,7 @@ impl Pass<'_> {
             if (want - got).abs() <= LOUDNESS_SLACK {
                 break;
             }
-            gain = bus::gain_to(want, Some(got)).at(Stage::Mix)? * gain;
+            gain *= bus::gain_to(want, Some(got)).at(Stage::Mix)?;
             outcome = self.run(pre, gain, block_size, interrupt)?;
         }
         Ok(outcome)

@@ -251,6 +251,41 @@ pub(super) mod tests {
         fs::read_dir(dir).expect("read_dir").count()
     }
 
+    #[test]
+    fn keep_failed_replaces_the_kept_folder_whole_and_cleanup_keeps_it() {
+        for exchange in [true, false] {
+            let t = tempfile::tempdir().expect("tempdir");
+            let mut dir = OutDir::open(t.path()).expect("open");
+            dir.set_exchange(exchange);
+            let keep = |files: &[(&str, &[u8])]| {
+                let lock = dir.try_lock("s").expect("lock").expect("free");
+                let staging = dir.stage("s", &lock).expect("stage");
+                for (path, bytes) in files {
+                    let path = staging.path().join(path);
+                    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                    fs::write(path, bytes).expect("write");
+                }
+                staging.keep_failed().expect("keep")
+            };
+            let first = keep(&[("master.wav", b"one"), ("deliver/a.flac", b"a")]);
+            let second = keep(&[("master.wav", b"two")]);
+            assert_eq!(first, t.path().join(".stemflow/failed/s"));
+            assert_eq!(second, first);
+            assert_eq!(fs::read(second.join("master.wav")).expect("read"), b"two");
+            assert!(
+                !second.join("deliver").exists(),
+                "nothing of the first stays"
+            );
+            for sub in ["tmp", "trash"] {
+                assert_eq!(entries(&t.path().join(".stemflow").join(sub)), 0, "{sub}");
+            }
+            // Not temporary state: the next open's cleanup leaves it.
+            drop(dir);
+            OutDir::open(t.path()).expect("reopen");
+            assert_eq!(fs::read(second.join("master.wav")).expect("kept"), b"two");
+        }
+    }
+
     fn check_replaces(exchange: bool) {
         let t = tempfile::tempdir().expect("tempdir");
         let mut dir = OutDir::open(t.path()).expect("open");
