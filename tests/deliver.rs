@@ -331,3 +331,33 @@ fn keep_failed_keeps_the_audio_of_a_song_failing_its_checks() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(tree(&kept).len(), 4, "kept after a later run");
 }
+
+#[test]
+fn versions_leave_the_master_and_stems_as_they_were() {
+    // A song with versions renders its master in two passes from the
+    // unclipped mix; with no gain and no limiter that is the one-pass
+    // master, hard clip and dither included.
+    let tmp = tempfile::tempdir().unwrap();
+    let base = Song::new("s")
+        .with("duration = 1.0\nformat = \"pcm24\"\nchannels = 2\narchive = \"\"")
+        .table("verify")
+        .with("max_clip_ratio = 1.0")
+        .stem(
+            "hot",
+            "{ type = \"tone\", wave = \"saw\", freq = 220.0, amp = 1.5 }",
+        )
+        .with("pan = 0.3")
+        .stem("air", "{ type = \"noise\", amp = 0.3 }")
+        .to_string();
+    let versions = format!("{base}\n[[songs.deliver]]\nname = \"v\"\nsample_rate = 44100\n");
+    for (name, text) in [("plain", &base), ("versions", &versions)] {
+        std::fs::write(tmp.path().join("m.toml"), text).unwrap();
+        let o = render(tmp.path(), "m.toml", name, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert!(tmp.path().join("versions/s/deliver/v.wav").is_file());
+    for file in ["master.wav", "stems/hot.wav", "stems/air.wav"] {
+        let read = |out: &str| std::fs::read(tmp.path().join(out).join("s").join(file)).unwrap();
+        assert!(read("plain") == read("versions"), "{file} changed");
+    }
+}
