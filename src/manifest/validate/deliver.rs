@@ -195,6 +195,14 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_in_a_version_is_not_blamed_on_the_stem_before_it() {
+        let text = with("[[songs.deliver]]\nname = \"a\"\nloudness = 3\n");
+        let e = parse_str(&text).unwrap_err().to_string();
+        let head = "m.toml:16: song \"s1\": key `loudness`: unknown key";
+        assert!(e.starts_with(head), "{e}");
+    }
+
+    #[test]
     fn versions_are_part_of_the_digest() {
         let plain = parse_str(SONG).unwrap().songs[0].digest.clone();
         let text = with("[[songs.deliver]]\nname = \"a\"\n");
