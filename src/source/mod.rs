@@ -6,15 +6,18 @@
 mod drums;
 pub mod file;
 mod resample;
+pub mod stretch;
 mod tone;
+mod varispeed;
 
 pub use drums::Drums;
 pub use file::FileSource;
 pub use resample::Resampled;
+pub use stretch::Stretched;
 pub use tone::Tone;
 
 use crate::error::StageError;
-use crate::plan::{SongPlan, SourceSpec};
+use crate::plan::{SongPlan, SourceSpec, StemPlan};
 use crate::seed::{stem_key, uniform};
 use crate::types::{Block, Frames};
 
@@ -149,6 +152,18 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
         )),
         SourceSpec::File { path } => open_file(path, rate, song.spec.channels)?,
     })
+}
+
+/// `src` fitted to the song's tempo and the stem's key (SPEC §9): its
+/// `source_bpm` and `transpose`.
+pub fn fit_tempo(
+    src: Box<dyn Source>,
+    song: &SongPlan,
+    stem: &StemPlan,
+) -> Result<Box<dyn Source>, StageError> {
+    let ratio = stem.source_bpm.map(|b| b / song.bpm);
+    let spec = song.spec;
+    stretch::fit(src, ratio, stem.transpose, spec.sample_rate, spec.channels)
 }
 
 /// An audio file as a source at `rate` with `channels` channels,
