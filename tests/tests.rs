@@ -19,4 +19,5 @@ mod manifest_reference;
 mod properties;
 mod render;
 mod safety;
+mod stretch;
 mod truepeak;

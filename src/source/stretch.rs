@@ -57,7 +57,10 @@ impl Engine {
     /// (input latency, output latency) in frames.
     fn latencies(&self) -> (usize, usize) {
         let clamp = |v: i32| v.max(0) as usize;
-        (clamp(self.st.input_latency()), clamp(self.st.output_latency()))
+        (
+            clamp(self.st.input_latency()),
+            clamp(self.st.output_latency()),
+        )
     }
 
     /// Gives `frames` frames of pre-roll; `rate` is input per output frame.
@@ -76,7 +79,8 @@ impl Engine {
         // least `ni` and `no` samples (checked in `inputs`/`outputs`).
         unsafe {
             let ch = self.channels;
-            self.st.process(&ins[..ch], ni as i32, &mut outs[..ch], no as i32)
+            self.st
+                .process(&ins[..ch], ni as i32, &mut outs[..ch], no as i32)
         }
     }
 
@@ -411,7 +415,10 @@ mod tests {
         assert_eq!(t.len().0, 9_000);
         assert_eq!(read_all(t.as_mut(), 100).len(), 18_000);
         let mut same = fit(tone(9_000), Some(1.0), 0.0, 48_000, 2).unwrap();
-        assert_eq!(read_all(same.as_mut(), 100), read_all(tone(9_000).as_mut(), 100));
+        assert_eq!(
+            read_all(same.as_mut(), 100),
+            read_all(tone(9_000).as_mut(), 100)
+        );
     }
 
     #[test]

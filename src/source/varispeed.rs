@@ -11,9 +11,7 @@
 //! resampler delay dropped from the front so frame 0 stays frame 0.
 
 use audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{
-    Async, FixedAsync, Resampler, SincInterpolationParameters, WindowFunction,
-};
+use rubato::{Async, FixedAsync, Resampler, SincInterpolationParameters, WindowFunction};
 
 use super::Source;
 use crate::error::StageError;
@@ -80,9 +78,10 @@ impl Varispeed {
         let ch = self.channels;
         let out_frames = self.output.len() / ch;
         let failed = |e: &dyn std::fmt::Display| StageError::Invalid(format!("transpose: {e}"));
-        let input = InterleavedSlice::new(self.input.samples(), ch, CHUNK).map_err(|e| failed(&e))?;
-        let mut output =
-            InterleavedSlice::new_mut(&mut self.output[..], ch, out_frames).map_err(|e| failed(&e))?;
+        let input =
+            InterleavedSlice::new(self.input.samples(), ch, CHUNK).map_err(|e| failed(&e))?;
+        let mut output = InterleavedSlice::new_mut(&mut self.output[..], ch, out_frames)
+            .map_err(|e| failed(&e))?;
         let (_, produced) = self
             .resampler
             .process_into_buffer(&input, &mut output, None)
@@ -161,8 +160,8 @@ impl Source for Varispeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{Generated, Tone};
     use crate::plan::Wave;
+    use crate::source::{Generated, Tone};
 
     #[test]
     fn length_is_exact_and_seek_replays_the_same_frames() {
