@@ -17,11 +17,10 @@
 //! `input_latency` frames are given as pre-roll, the first `output_latency`
 //! output frames are dropped (folded back onto the next ones) and the tail
 //! is flushed at the end, so the source's first onset stays at frame 0.
-//! Pitch shifts go through [`Varispeed`] first (see there for why); the
+//! Pitch shifts go through `Varispeed` first (see there for why); the
 //! stretcher then only stretches time.
 
 use super::Source;
-use super::varispeed::Varispeed;
 use crate::error::StageError;
 use crate::types::{Block, Frames};
 
@@ -349,36 +348,11 @@ fn deinterleave(block: &Block, got: usize, planes: &mut [Vec<f32>], n: usize) {
     }
 }
 
-/// `src` (S frames) fitted to the song: `tempo_ratio` = source_bpm / bpm
-/// stretches it to exactly round(S · ratio) frames, pitch kept;
-/// `semitones` shifts its pitch, duration kept. Unchanged when neither
-/// applies.
-pub fn fit(
-    src: Box<dyn Source>,
-    tempo_ratio: Option<f64>,
-    semitones: f64,
-    rate: u32,
-    channels: u16,
-) -> Result<Box<dyn Source>, StageError> {
-    let ratio = tempo_ratio.unwrap_or(1.0);
-    if ratio == 1.0 && semitones == 0.0 {
-        return Ok(src);
-    }
-    let target = Frames((src.len().0 as f64 * ratio).round() as u64);
-    let src: Box<dyn Source> = if semitones == 0.0 {
-        src
-    } else {
-        let speed = 2f64.powf(semitones / 12.0);
-        Box::new(Varispeed::new(src, speed, channels)?)
-    };
-    Ok(Box::new(Stretched::new(src, target, rate, channels)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::Wave;
-    use crate::source::{Generated, Tone};
+    use crate::source::{Generated, Tone, fit};
 
     fn tone(frames: u64) -> Box<dyn Source> {
         Box::new(Generated::new(
