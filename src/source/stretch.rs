@@ -14,9 +14,13 @@
 //! running ratio exact, so a source of S frames becomes exactly T frames
 //! whatever block size reads it. Its latency is compensated the way the
 //! library's own whole-buffer `exact()` does, but streaming: the first
-//! `input_latency` frames are given as pre-roll, the first `output_latency`
-//! output frames are dropped (folded back onto the next ones) and the tail
-//! is flushed at the end, so the source's first onset stays at frame 0.
+//! `input_latency` frames are given as pre-roll and the first
+//! `output_latency` output frames are dropped (folded back onto the next
+//! ones), so the source's first onset stays at frame 0; past the source's
+//! end the engine is fed silence at the same ratio until the last frame is
+//! out. (The library's `flush` would give those last frames too, but only
+//! for a source longer than twice the latency: a 10 ms hit would come out
+//! silent.)
 //! Pitch shifts go through `Varispeed` first (see there for why); the
 //! stretcher then only stretches time.
 
@@ -83,13 +87,6 @@ impl Engine {
         }
     }
 
-    /// The last `n` output frames, with no more input.
-    fn flush(&mut self, output: &mut [Vec<f32>], n: usize) {
-        let mut outs = self.outputs(output, n);
-        // SAFETY: as in `process`.
-        unsafe { self.st.flush(&mut outs[..self.channels], n as i32) }
-    }
-
     fn inputs(&self, bufs: &[Vec<f32>], frames: usize) -> [*const f32; MAX_CHANNELS] {
         let mut p = [std::ptr::null(); MAX_CHANNELS];
         for (p, b) in p.iter_mut().zip(&bufs[..self.channels]) {
@@ -124,7 +121,6 @@ pub struct Stretched {
     /// Next chunk to process; raw output frames made so far.
     chunk: u64,
     made: u64,
-    flushed: bool,
     read_buf: Block,
     preroll: Block,
     planar_in: Vec<Vec<f32>>,
@@ -156,7 +152,6 @@ impl Stretched {
         let (lat_in, lat_out) = engine.latencies();
         let in_len = inner.len().0;
         let per_chunk = (CHUNK as u64 * len.0).div_ceil(in_len.max(1)) as usize + 1;
-        let out_max = per_chunk.max(lat_out).max(1);
         let mut s = Stretched {
             inner,
             engine,
@@ -168,13 +163,12 @@ impl Stretched {
             lat_out,
             chunk: 0,
             made: 0,
-            flushed: false,
             read_buf: Block::new(channels, CHUNK),
             preroll: Block::new(channels, lat_in.max(1)),
             planar_in: vec![vec![0.0; CHUNK.max(lat_in)]; ch],
-            planar_out: vec![vec![0.0; out_max]; ch],
+            planar_out: vec![vec![0.0; per_chunk]; ch],
             head: vec![0.0; lat_out * ch],
-            output: vec![0.0; out_max * ch],
+            output: vec![0.0; per_chunk * ch],
             out_pos: 0,
             out_len: 0,
             pos: 0,
@@ -184,12 +178,13 @@ impl Stretched {
     }
 
     /// Raw output frames due once `input` input frames are in: the running
-    /// ratio T / S, rounded, so the total is exactly T.
+    /// ratio T / S, rounded, so exactly T are due at the source's end.
     fn due(&self, input: u64) -> u64 {
-        if self.in_len == 0 {
-            return self.len.0;
-        }
-        let (a, t, s) = (input as u128, self.len.0 as u128, self.in_len as u128);
+        let (a, t, s) = (
+            input as u128,
+            self.len.0 as u128,
+            self.in_len.max(1) as u128,
+        );
         ((2 * a * t + s) / (2 * s)) as u64
     }
 
@@ -216,39 +211,33 @@ impl Stretched {
     fn restart(&mut self) -> Result<(), StageError> {
         self.inner.seek(Frames(0))?;
         self.engine = Engine::new(self.channels, self.rate);
-        (self.chunk, self.made, self.flushed) = (0, 0, false);
+        (self.chunk, self.made) = (0, 0);
         (self.out_pos, self.out_len, self.pos) = (0, 0, 0);
         self.start()
     }
 
-    /// Makes the next deliverable frames: one chunk through the engine,
-    /// then the flushed tail, then (never needed) silence.
+    /// Makes the next deliverable frames: one chunk through the engine
+    /// (silence past the source's end, at the same ratio), until the
+    /// output latency and all T frames are out; then (never read) silence.
     fn refill(&mut self) -> Result<(), StageError> {
-        let first = self.chunk * CHUNK as u64;
         (self.out_pos, self.out_len) = (0, 0);
-        if first < self.in_len {
-            let ni = (self.in_len - first).min(CHUNK as u64) as usize;
-            let got = read_full(self.inner.as_mut(), &mut self.read_buf)?;
-            deinterleave(&self.read_buf, got, &mut self.planar_in, ni);
-            let no = (self.due(first + ni as u64) - self.due(first)) as usize;
-            self.engine
-                .process(&self.planar_in, ni, &mut self.planar_out, no);
-            self.chunk += 1;
-            self.emit(no);
-        } else if !self.flushed {
-            self.flushed = true;
-            self.engine.flush(&mut self.planar_out, self.lat_out);
-            let ch = self.channels;
-            for i in 0..self.lat_out {
-                for c in 0..ch {
-                    self.output[i * ch + c] = self.planar_out[c][i];
-                }
-            }
-            self.out_len = self.lat_out;
-        } else {
+        if self.made >= self.len.0 + self.lat_out as u64 {
             self.output.fill(0.0);
             self.out_len = self.output.len() / self.channels;
+            return Ok(());
         }
+        let first = self.chunk * CHUNK as u64;
+        let ni = match self.in_len.checked_sub(first) {
+            Some(left) if left > 0 => left.min(CHUNK as u64) as usize,
+            _ => CHUNK,
+        };
+        let got = read_full(self.inner.as_mut(), &mut self.read_buf)?;
+        deinterleave(&self.read_buf, got, &mut self.planar_in, ni);
+        let no = (self.due(first + ni as u64) - self.due(first)) as usize;
+        self.engine
+            .process(&self.planar_in, ni, &mut self.planar_out, no);
+        self.chunk += 1;
+        self.emit(no);
         Ok(())
     }
 
@@ -392,6 +381,25 @@ mod tests {
         assert_eq!(
             read_all(same.as_mut(), 100),
             read_all(tone(9_000).as_mut(), 100)
+        );
+    }
+
+    fn rms(x: &[f32]) -> f64 {
+        (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn a_source_shorter_than_the_latency_keeps_its_sound() {
+        // 10 ms, far below the engine's ~60 ms latency.
+        let src = read_all(tone(480).as_mut(), 64);
+        let mut s = fit(tone(480), Some(1.25), 0.0, 48_000, 2).unwrap();
+        let out = read_all(s.as_mut(), 64);
+        assert_eq!(out.len(), 2 * 600);
+        assert!(
+            rms(&out) > 0.3 * rms(&src),
+            "{} vs {}",
+            rms(&out),
+            rms(&src)
         );
     }
 
