@@ -104,6 +104,11 @@ pub struct StemPlan {
     pub loop_bars: Option<u32>,
     /// Where in the song the stem plays (SPEC §9); `None`: all of it.
     pub placement: Option<Placement>,
+    /// Tempo the source was recorded at: it is stretched by
+    /// `source_bpm / bpm` before alignment (SPEC §9); `None`: as it is.
+    pub source_bpm: Option<f64>,
+    /// Pitch shift of the source in semitones, duration kept; 0: none.
+    pub transpose: f64,
 }
 
 /// Where a placed stem plays, and how it enters and leaves.

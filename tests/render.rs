@@ -62,6 +62,17 @@ effects = [{ type = "bandpass", freq = 600.0, q = 0.7 }, { type = "highshelf", f
 name = "quiet"
 source = { type = "silence" }
 
+# Stretched from 126 BPM and transposed, then grid-looped: the stretcher
+# restarts at every repeat.
+[[songs.stems]]
+name = "fitted"
+source = { type = "tone", wave = "saw", freq = 150.0, amp = 0.1, length = 1.2 }
+source_bpm = 126.0
+transpose = 2.0
+role = "rhythmic"
+align = "loop"
+pan = 0.2
+
 # Placed: restarted and looped in section b, an echo cut by the gate.
 [[songs.stems]]
 name = "placed-region"
@@ -257,6 +268,7 @@ fn stereo_pcm_master_is_the_panned_sum_of_its_stems() {
         "noise",
         "kit",
         "square",
+        "fitted",
         "quiet",
         "placed-region",
         "placed-song",

@@ -20,4 +20,5 @@ mod manifest_reference;
 mod properties;
 mod render;
 mod safety;
+mod stretch;
 mod truepeak;

@@ -240,6 +240,9 @@ pub(super) struct RawStem {
     pub(super) crossfade_ms: Option<f64>,
     pub(super) fade_ms: Option<f64>,
     pub(super) loop_bars: Option<u32>,
+    // Tempo and key of the source (SPEC §9).
+    pub(super) source_bpm: Option<f64>,
+    pub(super) transpose: Option<f64>,
     // Placement (SPEC §9). Not a flattened sub-struct: serde's `flatten`
     // would switch off `deny_unknown_fields` and the parser's positions.
     pub(super) sections: Option<Vec<String>>,

@@ -9,6 +9,7 @@ mod effect;
 mod placement;
 mod song;
 mod stem;
+mod tempo;
 
 use std::collections::HashSet;
 use std::ops::{Range, RangeInclusive};
