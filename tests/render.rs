@@ -213,7 +213,7 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
         .collect();
     assert_eq!(
         names.iter().filter(|n| n.ends_with(".wav")).count(),
-        19,
+        20,
         "{names:?}"
     );
     assert!(names.contains(&"stereo24/stereo24.zip".to_string()));
@@ -221,6 +221,7 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
     // Delivery versions (SPEC §10), resampled down and up.
     assert!(names.contains(&"flac/deliver/stream.flac".to_string()));
     assert!(names.contains(&"flac/deliver/hires.wav".to_string()));
+    assert!(names.contains(&"stereo24/stems/fitted.wav".to_string()));
     // Six songs: up to 6 jobs each song runs on one thread (its stems
     // taking turns); with 16, every stem of a song gets its own thread.
     for (i, (block, jobs)) in [("1", "3"), ("64", "16"), ("1000", "1"), ("4096", "2")]
