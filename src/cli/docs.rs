@@ -67,3 +67,32 @@ fn roff_text(text: &str) -> String {
         false => text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_argument_of_every_subcommand_is_described() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            assert!(sub.get_about().is_some(), "{}", sub.get_name());
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                assert!(!help.trim().is_empty(), "{} {id}", sub.get_name());
+            }
+        }
+    }
+
+    #[test]
+    fn roff_text_cannot_start_a_request() {
+        assert_eq!(roff_text(".x"), "\\&.x");
+        assert_eq!(roff_text("'x"), "\\&'x");
+        assert_eq!(roff_text("a\\b"), "a\\eb");
+    }
+}

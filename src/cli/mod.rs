@@ -48,7 +48,8 @@ pub enum Command {
     /// file of a folder.
     Init(init::InitArgs),
     /// Gather every song report under an output folder (any shards and
-    /// runs) into one catalogue: a table, JSON, CSV or an HTML page.
+    /// runs) into one catalogue: a table, JSON, CSV or an HTML page; exit
+    /// 1 when a song is not ok.
     Summary(summary::SummaryArgs),
     /// Print shell completions for stemflow.
     Completions(docs::CompletionsArgs),

@@ -19,7 +19,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#1a202c}\
 table{border-collapse:collapse;width:100%}\
 th,td{border-bottom:1px solid #e2e8f0;padding:4px 8px;text-align:left;vertical-align:top}\
 th{cursor:pointer;background:#edf2f7;position:sticky;top:0}\
-td.num{text-align:right;font-variant-numeric:tabular-nums}\
+td:first-child{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 tr.bad td{background:#fff5f5}tr.bad td.status{color:#c53030;font-weight:bold}\
 img.overview{width:480px;max-width:40vw;display:block}";
 
