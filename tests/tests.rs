@@ -20,5 +20,6 @@ mod manifest_reference;
 mod properties;
 mod render;
 mod safety;
+mod scaffold;
 mod summary;
 mod truepeak;
