@@ -104,6 +104,15 @@ fn pcm_streams_and_stdin_inputs_work_too() {
     let (spec, y) = read_wav(&d.join("out.wav"));
     assert_eq!((spec.bits_per_sample, y.len()), (16, 22_050));
     assert!(!d.join("-").exists(), "`-` is never a file name");
+    // Bad audio on stdin is named `-`, not by a temporary file.
+    for args in [
+        &["verify", "-"][..],
+        &["align", "-", "x.wav", "--duration", "1"][..],
+    ] {
+        let o = stemflow_with(d, args, b"not audio at all", &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).starts_with("stemflow: -: "), "{}", stderr(&o));
+    }
 }
 
 #[test]
@@ -474,4 +483,36 @@ fn a_title_names_the_song_for_people_and_the_id_names_the_folder() {
         assert_eq!(o.status.code(), Some(2), "{bad}");
         assert!(stderr(&o).contains("key `title`"), "{bad}: {}", stderr(&o));
     }
+}
+
+#[test]
+fn progress_bars_on_a_terminal_show_an_eta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let song = |id: &str| {
+        Song::new(id)
+            .with("duration = 20\nsample_rate = 8000")
+            .stem("t", "{ type = \"tone\", freq = 100.0, amp = 0.1 }")
+            .to_string()
+    };
+    std::fs::write(d.join("m.toml"), song("eta") + &song("other-shard")).unwrap();
+    // script(1) gives the run a terminal, as a user's shell would. The
+    // overall bar counts the songs of this shard, so it can reach its end.
+    let cmd = format!(
+        "{} render m.toml --out out --shard 0/2",
+        env!("CARGO_BIN_EXE_stemflow")
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(d)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let Some(o) = o.ok().filter(|o| o.status.success()) else {
+        eprintln!("skipped: script(1) cannot give the run a terminal here");
+        return;
+    };
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(screen.contains("ETA"), "{screen}");
+    assert!(screen.contains("/1 songs"), "{screen}");
+    assert!(!screen.contains("/2 songs"), "{screen}");
 }

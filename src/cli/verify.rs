@@ -29,7 +29,10 @@ pub fn run(args: VerifyArgs) -> CliResult {
         false => None,
     };
     let path = stdin.as_ref().map_or(args.file.as_path(), StdinFile::path);
-    let mut report = verify_file(path, &args.expect).map_err(Failure::failed)?;
+    let mut report = verify_file(path, &args.expect).map_err(|e| {
+        let message = e.to_string();
+        Failure::failed(stdin.as_ref().map_or(message.clone(), |s| s.named(message)))
+    })?;
     if stdin.is_some() {
         report.file = "-".into();
     }

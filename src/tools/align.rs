@@ -99,7 +99,11 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
         false => None,
     };
     let input = stdin.as_ref().map_or(input, StdinFile::path);
-    let (mut aligner, spec, target) = open_aligner(input, req, grid)?;
+    let (mut aligner, spec, target) =
+        open_aligner(input, req, grid).map_err(|e| match (&stdin, e) {
+            (Some(s), ToolError::Stage(e)) => StageError::Invalid(s.named(e.to_string())).into(),
+            (_, e) => e,
+        })?;
     if is_stdio(output) {
         stream_aligned(&mut aligner, spec, target)?;
     } else {

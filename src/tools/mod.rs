@@ -42,8 +42,14 @@ impl StdinFile {
             ));
         }
         let path = std::env::temp_dir().join(format!(".stemflow-stdin-{}", std::process::id()));
+        // create_new: never through a link someone left in the shared
+        // temporary folder.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StageError::io(&path, e))?;
         let guard = StdinFile { path };
-        let mut file = std::fs::File::create(&guard.path).map_err(|e| StageError::io(name, e))?;
         std::io::copy(&mut std::io::stdin().lock(), &mut file)
             .map_err(|e| StageError::io(name, e))?;
         Ok(guard)
@@ -52,6 +58,11 @@ impl StdinFile {
     /// Where the copy is.
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// `message` with the copy's path said as the user gave it: `-`.
+    pub fn named(&self, message: String) -> String {
+        message.replace(&self.path.display().to_string(), "-")
     }
 }
 
