@@ -64,11 +64,20 @@ const SCRIPT: &str = r#"(function () {
     Array.prototype.forEach.call(body.rows, function (r) {
       if (r.classList.contains('bad')) { if (seenOk) failuresFirst = false; } else seenOk = true;
     });
-    var lufs = Array.prototype.indexOf.call(heads, table.querySelector('th[data-key=lufs]'));
-    sortBy(lufs, false);
-    var values = Array.prototype.map.call(body.rows, function (r) { return key(r, lufs); })
-      .filter(function (v) { return v !== ''; }).map(parseFloat);
-    var sorted = values.every(function (v, i) { return i === 0 || values[i - 1] <= v; });
+    // Sort as a user does: click the LUFS heading, then click it again.
+    var th = table.querySelector('th[data-key=lufs]');
+    var lufs = Array.prototype.indexOf.call(heads, th);
+    function inOrder(up) {
+      var values = Array.prototype.map.call(body.rows, function (r) { return key(r, lufs); })
+        .filter(function (v) { return v !== ''; }).map(parseFloat);
+      return values.length > 1 && values.every(function (v, i) {
+        return i === 0 || (up ? values[i - 1] <= v : values[i - 1] >= v);
+      });
+    }
+    th.click();
+    var sorted = inOrder(true);
+    th.click();
+    sorted = sorted && inOrder(false);
     var pass = rows === want && shown === pictures && failuresFirst && sorted;
     var verdict = 'selfcheck rows=' + rows + '/' + want + ' pictures=' + shown + '/' + pictures +
       ' failures-first=' + failuresFirst + ' sorted=' + sorted + ': ' + (pass ? 'PASS' : 'FAIL');
