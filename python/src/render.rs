@@ -59,6 +59,7 @@ pub fn render<'py>(
         force,
         fail_fast: false,
         sync: false,
+        keep_failed: false,
     };
     let summary = run_interruptible(py, &plan, &opts, progress)?;
     to_python(py, &summary)

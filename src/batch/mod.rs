@@ -36,6 +36,9 @@ pub struct BatchOptions {
     pub fail_fast: bool,
     /// Flush each song's files to disk before publishing its folder.
     pub sync: bool,
+    /// Keep the rendered files of a song that fails its checks in
+    /// `OUT/.stemflow/failed/<id>/` (SPEC §10).
+    pub keep_failed: bool,
 }
 
 /// A failure of the whole run (as opposed to one song): OUT or its state

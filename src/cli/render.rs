@@ -49,6 +49,10 @@ pub struct RenderArgs {
     /// place (survives power loss; costs the disk's write time).
     #[arg(long)]
     pub sync: bool,
+    /// Keep the audio of a song that fails its checks in
+    /// OUT/.stemflow/failed/<id>/ for inspection.
+    #[arg(long)]
+    pub keep_failed: bool,
     /// Print the summary as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -130,6 +134,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         force: args.force,
         fail_fast: args.fail_fast,
         sync: args.sync,
+        keep_failed: args.keep_failed,
     };
     // SIGINT and SIGTERM stop the run: songs in flight are abandoned (their
     // staging folders removed), finished songs stay.

@@ -117,7 +117,10 @@ fn enclosing_song_and_stem(text: &str, pos: usize) -> (Option<String>, Option<St
             .map(|(i, _)| s + 1 + i + 1)
             .find(|&i| text[i..].trim_start().starts_with('['))
             .unwrap_or(text.len());
-        find_string_key(&text[s..end], "name")
+        // A later table (`[[songs.deliver]]`) is no longer the stem's.
+        (pos < end)
+            .then(|| find_string_key(&text[s..end], "name"))
+            .flatten()
     });
     (song, stem)
 }

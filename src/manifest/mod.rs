@@ -195,7 +195,7 @@ pub fn is_valid_name(name: &str) -> bool {
 /// A stable digest of a song's resolved settings (FNV-1a over its debug
 /// form): equal digests mean equal renders.
 fn digest(song: &SongPlan) -> String {
-    let text = format!(
+    let mut text = format!(
         "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
         song.id,
         song.bpm,
@@ -213,11 +213,14 @@ fn digest(song: &SongPlan) -> String {
         song.keep_files,
         song.delivery
     );
+    // Only when there are any: songs without versions keep their digest.
+    if !song.deliver.is_empty() {
+        text.push_str(&format!("|{:?}", song.deliver));
+    }
     // Appended only when set: songs without a title keep their digests.
-    let text = match &song.title {
-        Some(title) => format!("{text}|title={title}"),
-        None => text,
-    };
+    if let Some(title) = &song.title {
+        text.push_str(&format!("|title={title}"));
+    }
     format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }
 

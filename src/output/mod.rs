@@ -9,7 +9,7 @@ pub mod overview;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SongError;
-use crate::pipeline::{MasterOutcome, SongOutcome, StemOutcome};
+use crate::pipeline::{DeliverOutcome, MasterOutcome, SongOutcome, StemOutcome};
 use crate::plan::SongPlan;
 use crate::timing::{Meter, SectionTiming};
 use crate::verify::ReferenceInfo;
@@ -72,6 +72,10 @@ pub struct Report<'a> {
     pub reference: Option<&'a ReferenceInfo>,
     pub stems: &'a [StemOutcome],
     pub master: Option<&'a MasterOutcome>,
+    /// The delivery versions (SPEC §10); left out when the song has none,
+    /// so such a song's report is what it always was.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub deliver: &'a [DeliverOutcome],
     pub archive: Option<&'a str>,
     pub warnings: &'a [String],
     pub errors: Vec<ReportError>,
@@ -106,6 +110,7 @@ impl<'a> Report<'a> {
             reference,
             stems: outcome.map_or(&[], |o| &o.stems),
             master: outcome.map(|o| &o.master),
+            deliver: outcome.map_or(&[], |o| &o.deliver),
             archive: song.archive.as_deref().filter(|_| error.is_none()),
             warnings,
             errors: error.map(ReportError::from).into_iter().collect(),
@@ -196,12 +201,23 @@ impl Summary {
     }
 }
 
-/// Bytes a song's outputs take: every stem and the master as WAV, and the
-/// archive's copy of them when it stores audio uncompressed.
+/// Bytes a song's outputs take: every stem, the master and the delivery
+/// versions as WAV, and the archive's copy of them when it stores audio
+/// uncompressed.
 pub fn estimate_bytes(song: &SongPlan) -> u64 {
-    let per_file = 44
-        + song.target_frames().0 * song.spec.channels as u64 * song.spec.format.bits() as u64 / 8;
-    let wavs = per_file * (song.stems.len() as u64 + 1);
+    let target = song.target_frames().0;
+    let bytes = |spec: crate::types::StreamSpec, frames: u64| {
+        44 + frames * spec.channels as u64 * spec.format.bits() as u64 / 8
+    };
+    let versions: u64 = song
+        .deliver
+        .iter()
+        .map(|v| {
+            let frames = target * v.spec.sample_rate as u64 / song.spec.sample_rate as u64 + 1;
+            bytes(v.spec, frames)
+        })
+        .sum();
+    let wavs = bytes(song.spec, target) * (song.stems.len() as u64 + 1) + versions;
     if song.archive.is_some() {
         2 * wavs
     } else {

@@ -1,7 +1,7 @@
 //! One `[[songs]]` table: its settings resolved against `[defaults]`, each
 //! group of keys checked by its own step, in the order the errors are
 //! reported (id, bpm, format, duration, verify, archive, reference,
-//! keep_files, delivery, sections, stems, master).
+//! keep_files, delivery, sections, stems, master, deliver).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -51,6 +51,8 @@ impl Validator<'_> {
         )?;
         let stems = self.stems(at, raw.stems, spec, (&timing, duration), base_dir)?;
         let master = self.master(at, &raw.master)?;
+        let dither = raw.dither.or(defaults.dither).unwrap_or(Dither::Tpdf);
+        let deliver = self.deliver(at, raw.deliver, spec, dither)?;
         let compression = raw.compression.or(defaults.compression);
         Ok(SongPlan {
             id: raw.id.clone(),
@@ -61,7 +63,7 @@ impl Validator<'_> {
             duration,
             spec,
             seed: raw.seed.or(defaults.seed).unwrap_or(1),
-            dither: raw.dither.or(defaults.dither).unwrap_or(Dither::Tpdf),
+            dither,
             verify,
             master,
             archive,
@@ -71,6 +73,7 @@ impl Validator<'_> {
             timing,
             stems,
             delivery,
+            deliver,
             digest: String::new(),
             fingerprint: String::new(),
         })
