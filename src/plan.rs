@@ -20,6 +20,9 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct SongPlan {
     pub id: String,
+    /// Free-text name for people (spaces, accents): shown in tables, the
+    /// overview and the `bext` description; the id still names the folder.
+    pub title: Option<String>,
     /// Position in the manifest (used by `--shard`).
     pub index: usize,
     pub bpm: f64,
@@ -55,6 +58,11 @@ pub struct SongPlan {
 }
 
 impl SongPlan {
+    /// What people call the song: its `title`, else its id.
+    pub fn display_name(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
     /// The target duration in seconds, once resolved.
     pub fn seconds(&self) -> f64 {
         self.duration

@@ -79,7 +79,14 @@ pub(super) fn render_one(song: &SongPlan, shared: &Shared) -> SongSummary {
         && !shared.opts.force
         && resume::up_to_date(out, &song.id, marker, &fingerprint)
     {
-        return line.done(Status::Skipped, vec![]);
+        // The summary keeps the loudness the kept render measured.
+        let previous = resume::previous_status(&out.song_path(&song.id).join("report.json"));
+        let master = previous.and_then(|p| p.master);
+        return SongSummary {
+            lufs: master.as_ref().and_then(|m| m.lufs),
+            true_peak_db: master.as_ref().and_then(|m| m.true_peak_db),
+            ..line.done(Status::Skipped, vec![])
+        };
     }
     let mut song = song.clone();
     song.fingerprint = fingerprint;
@@ -134,7 +141,7 @@ fn render_locked(
         // An interrupted song leaves what was there before, untouched; the
         // staging folder goes with `staging`.
         Err(Failed { error: e, .. }) if matches!(e.error, StageError::Cancelled) => {
-            line.done(Status::Skipped, vec!["interrupted".to_string()])
+            line.done(Status::Interrupted, vec!["interrupted".to_string()])
         }
         Err(Failed { error, report }) => {
             let mut errors = vec![error.to_string()];

@@ -143,6 +143,8 @@ impl<'de> Deserialize<'de> for RawVerify {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSong {
     pub(super) id: String,
+    /// Free text shown in tables, the overview and `bext`.
+    pub(super) title: Option<String>,
     pub(super) bpm: f64,
     /// `"N/D"`, parsed by validation so its errors name the key.
     pub(super) meter: Option<String>,

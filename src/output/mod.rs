@@ -2,6 +2,8 @@
 //! and the run's summary.
 
 pub mod archive;
+pub mod catalogue;
+pub mod catalogue_html;
 pub mod overview;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,9 @@ pub enum Status {
     Ok,
     Failed,
     Skipped,
+    /// Stopped by Ctrl-C or SIGTERM, mid-render or before it started:
+    /// nothing of it written.
+    Interrupted,
     /// Another process holds the song's lock (SPEC §11): not rendered,
     /// nothing of it touched, and not ok (exit 1).
     Busy,
@@ -48,6 +53,9 @@ impl From<&SongError> for ReportError {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report<'a> {
     pub song: &'a str,
+    /// The song's free-text title, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
     pub status: Status,
     /// Digest of the resolved song settings; a rerun with the same digest
     /// is skipped.
@@ -84,6 +92,7 @@ impl<'a> Report<'a> {
     ) -> Report<'a> {
         Report {
             song: &song.id,
+            title: song.title.as_deref(),
             status: if error.is_some() {
                 Status::Failed
             } else {
@@ -122,6 +131,16 @@ impl<'a> Report<'a> {
 pub struct PreviousReport {
     pub status: Status,
     pub digest: String,
+    /// The master's figures, kept in the summary of a run that skips the song.
+    #[serde(default)]
+    pub master: Option<PreviousMaster>,
+}
+
+/// The master figures of a previous report.
+#[derive(Deserialize)]
+pub struct PreviousMaster {
+    pub lufs: Option<f64>,
+    pub true_peak_db: Option<f64>,
 }
 
 /// One song's line in `summary.json`.
@@ -158,6 +177,7 @@ impl Summary {
                 Status::Ok => "ok",
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped",
+                Status::Interrupted => "interrupted",
                 Status::Busy => "BUSY",
             };
             let realtime = if s.seconds > 0.0 && s.status == Status::Ok {
@@ -215,6 +235,7 @@ mod tests {
             (Status::Ok, "\"ok\""),
             (Status::Failed, "\"failed\""),
             (Status::Skipped, "\"skipped\""),
+            (Status::Interrupted, "\"interrupted\""),
             (Status::Busy, "\"busy\""),
         ] {
             assert_eq!(serde_json::to_string(&status).unwrap(), name);
