@@ -20,6 +20,9 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct SongPlan {
     pub id: String,
+    /// Free-text name for people (spaces, accents): shown in tables, the
+    /// overview and the `bext` description; the id still names the folder.
+    pub title: Option<String>,
     /// Position in the manifest (used by `--shard`).
     pub index: usize,
     pub bpm: f64,
@@ -43,6 +46,8 @@ pub struct SongPlan {
     pub stems: Vec<StemPlan>,
     /// What the delivered files are: stem tap point, codec, BWF metadata.
     pub delivery: DeliveryPlan,
+    /// `[[songs.deliver]]`: further masters made from the unclipped mix.
+    pub deliver: Vec<DeliverPlan>,
     /// A stable digest of everything above: a rerun with the same digest
     /// produces the same bytes.
     pub digest: String,
@@ -53,6 +58,11 @@ pub struct SongPlan {
 }
 
 impl SongPlan {
+    /// What people call the song: its `title`, else its id.
+    pub fn display_name(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
     /// The target duration in seconds, once resolved.
     pub fn seconds(&self) -> f64 {
         self.duration
@@ -102,6 +112,11 @@ pub struct StemPlan {
     pub loop_bars: Option<u32>,
     /// Where in the song the stem plays (SPEC §9); `None`: all of it.
     pub placement: Option<Placement>,
+    /// Tempo the source was recorded at: it is stretched by
+    /// `source_bpm / bpm` before alignment (SPEC §9); `None`: as it is.
+    pub source_bpm: Option<f64>,
+    /// Pitch shift of the source in semitones, duration kept; 0: none.
+    pub transpose: f64,
 }
 
 /// Where a placed stem plays, and how it enters and leaves.
@@ -393,5 +408,29 @@ impl Default for DeliveryPlan {
             date: "1980-01-01".into(),
             time: "00:00:00".into(),
         }
+    }
+}
+
+/// One `[[songs.deliver]]` version (SPEC §10): one more master, made from
+/// the unclipped mix at its own rate, loudness, ceiling, format and codec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliverPlan {
+    /// File stem of `deliver/<name>.<ext>`.
+    pub name: String,
+    /// Rate, channels (the song's) and sample format of the file.
+    pub spec: StreamSpec,
+    pub codec: Codec,
+    /// Gain the version to this integrated loudness; `None`: the master's
+    /// normalisation gain (1 without one).
+    pub normalize_lufs: Option<f64>,
+    /// True-peak ceiling of the version's limiter, dBTP.
+    pub limit_true_peak_db: Option<f64>,
+    pub dither: Dither,
+}
+
+impl DeliverPlan {
+    /// The file's path inside the song folder, `deliver/<name>.<ext>`.
+    pub fn file(&self) -> String {
+        format!("deliver/{}.{}", self.name, self.codec.extension())
     }
 }

@@ -28,9 +28,11 @@ impl Progress {
         let overall = multi.add(ProgressBar::new(songs as u64));
         // The templates are constants checked by every run with a terminal.
         overall.set_style(
-            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} songs, {elapsed}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>24} [{bar:30}] {pos}/{len} songs, {elapsed} elapsed, ETA {eta} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         overall.set_prefix("all");
         Progress {
@@ -45,9 +47,11 @@ impl Progress {
             let bar = m.insert_from_back(1, ProgressBar::new(target.0.max(1)));
             // A constant template: it cannot fail to parse.
             bar.set_style(
-                ProgressStyle::with_template("{prefix:>24} [{bar:30}] {percent:>3}% {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>24} [{bar:30}] {percent:>3}% ETA {eta:>4} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.set_prefix(id.chars().take(24).collect::<String>());
             bar.set_message("render");
@@ -62,10 +66,13 @@ impl Progress {
         }
     }
 
-    /// Removes the bars.
-    pub fn finish(&self) {
-        if let Some(o) = &self.overall {
-            o.finish_and_clear();
+    /// Removes the bars when the run completed; after an interrupt the
+    /// overall bar stays, abandoned where the run stopped, saying so.
+    pub fn finish(&self, interrupted: bool) {
+        match &self.overall {
+            Some(o) if interrupted => o.abandon_with_message("interrupted"),
+            Some(o) => o.finish_and_clear(),
+            None => {}
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::util::{Song, files, no_temp_left, output_tree, stderr, stemflow};
+use crate::util::{Song, files, no_temp_left, output_tree, stderr, stdout, stemflow};
 
 /// Song `i` of a batch, with no stems yet (tempos vary so songs differ).
 fn song(i: usize) -> Song {
@@ -230,6 +230,15 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
     no_temp_left(&out);
     let done = complete_songs(&out, 8);
     assert!(!done.is_empty() && done.len() < 8, "{done:?}");
+    // The songs the interrupt stopped say so, in the table and the summary.
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    for (i, entry) in first["songs"].as_array().unwrap().iter().enumerate() {
+        let was_done = done.iter().any(|(j, _)| *j == i);
+        let want = if was_done { "ok" } else { "interrupted" };
+        assert_eq!(entry["status"], want, "long-{i}");
+    }
+    assert!(stdout(&o).contains("interrupted"), "{}", stdout(&o));
 
     let o = render(d, "out", &["--jobs", "2", "--json", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -239,6 +248,17 @@ fn interrupted_run_leaves_no_partial_files_and_resumes() {
         assert_eq!(
             entry["status"],
             if was_done { "skipped" } else { "ok" },
+            "long-{i}"
+        );
+        // A skipped song keeps the loudness its kept render measured.
+        let report: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(format!("long-{i}/report.json"))).unwrap(),
+        )
+        .unwrap();
+        assert!(report["master"]["lufs"].is_f64(), "long-{i}");
+        assert_eq!(entry["lufs"], report["master"]["lufs"], "long-{i}");
+        assert_eq!(
+            entry["true_peak_db"], report["master"]["true_peak_db"],
             "long-{i}"
         );
     }

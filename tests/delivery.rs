@@ -153,7 +153,7 @@ fn pre_fader_stems_and_masters_keep_the_bytes_of_before() {
 
 /// A FLAC file decoded by symphonia (through the crate's file source, the
 /// decoder `render` reads inputs with), as f32 full-scale samples.
-fn decode_with_symphonia(path: &Path, rate: u32, channels: u16) -> Vec<f32> {
+pub(crate) fn decode_with_symphonia(path: &Path, rate: u32, channels: u16) -> Vec<f32> {
     let mut src = stemflow::source::open_file(path, rate, channels).unwrap();
     let mut block = stemflow::types::Block::new(channels, 4096);
     let mut out = Vec::new();
@@ -315,7 +315,13 @@ fn text(field: &[u8]) -> String {
 
 /// Checks `file`'s bext chunk field by field against EBU Tech 3285 v2 and
 /// the figures the report gives for it (`figures`).
-fn check_bext(file: &Path, description: &str, date: &str, time: &str, figures: &serde_json::Value) {
+pub(crate) fn check_bext(
+    file: &Path,
+    description: &str,
+    date: &str,
+    time: &str,
+    figures: &serde_json::Value,
+) {
     let body = riff_chunk(&std::fs::read(file).unwrap(), b"bext").expect("a bext chunk");
     // Layout from the standard: Description 256, Originator 32,
     // OriginatorReference 32, OriginationDate 10, OriginationTime 8,

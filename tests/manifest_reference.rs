@@ -23,6 +23,10 @@ fn probes() -> Vec<(&'static str, String)> {
         ("song", format!("{SONG}bogus_key = 1\n")),
         ("master", format!("{SONG}[songs.master]\nbogus_key = 1\n")),
         (
+            "deliver",
+            format!("{SONG}[[songs.deliver]]\nname = \"d\"\nbogus_key = 1\n"),
+        ),
+        (
             "reference",
             format!("{SONG}[songs.reference]\npath = \"r.wav\"\nbogus_key = 1\n"),
         ),

@@ -62,6 +62,17 @@ effects = [{ type = "bandpass", freq = 600.0, q = 0.7 }, { type = "highshelf", f
 name = "quiet"
 source = { type = "silence" }
 
+# Stretched from 126 BPM and transposed, then grid-looped: the stretcher
+# restarts at every repeat.
+[[songs.stems]]
+name = "fitted"
+source = { type = "tone", wave = "saw", freq = 150.0, amp = 0.1, length = 1.2 }
+source_bpm = 126.0
+transpose = 2.0
+role = "rhythmic"
+align = "loop"
+pan = 0.2
+
 # Placed: restarted and looped in section b, an echo cut by the gate.
 [[songs.stems]]
 name = "placed-region"
@@ -166,6 +177,20 @@ normalize_lufs = -20.0
 name = "lead"
 source = { type = "tone", wave = "saw", freq = 220.0, amp = 0.5 }
 pan = -0.3
+
+[[songs.deliver]]
+name = "stream"
+sample_rate = 44100
+format = "pcm16"
+codec = "flac"
+normalize_lufs = -14.0
+limit_true_peak_db = -1.0
+
+[[songs.deliver]]
+name = "hires"
+sample_rate = 96000
+normalize_lufs = -23.0
+limit_true_peak_db = -1.0
 "#;
 
 #[test]
@@ -188,11 +213,15 @@ fn output_bytes_do_not_depend_on_block_size_or_jobs() {
         .collect();
     assert_eq!(
         names.iter().filter(|n| n.ends_with(".wav")).count(),
-        18,
+        20,
         "{names:?}"
     );
     assert!(names.contains(&"stereo24/stereo24.zip".to_string()));
     assert!(names.contains(&"flac/stems/lead.flac".to_string()));
+    // Delivery versions (SPEC §10), resampled down and up.
+    assert!(names.contains(&"flac/deliver/stream.flac".to_string()));
+    assert!(names.contains(&"flac/deliver/hires.wav".to_string()));
+    assert!(names.contains(&"stereo24/stems/fitted.wav".to_string()));
     // Six songs: up to 6 jobs each song runs on one thread (its stems
     // taking turns); with 16, every stem of a song gets its own thread.
     for (i, (block, jobs)) in [("1", "3"), ("64", "16"), ("1000", "1"), ("4096", "2")]
@@ -240,6 +269,7 @@ fn stereo_pcm_master_is_the_panned_sum_of_its_stems() {
         "noise",
         "kit",
         "square",
+        "fitted",
         "quiet",
         "placed-region",
         "placed-song",

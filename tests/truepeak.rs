@@ -81,7 +81,7 @@ fn reference_peak(x: &[f64]) -> f64 {
 }
 
 /// The reference true peak of interleaved audio, dBTP.
-fn reference_db(samples: &[f32], channels: usize) -> f64 {
+pub(crate) fn reference_db(samples: &[f32], channels: usize) -> f64 {
     let peak = (0..channels)
         .map(|c| {
             let x: Vec<f64> = samples[c..]

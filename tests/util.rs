@@ -15,6 +15,42 @@ pub fn stemflow(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs the stemflow binary with `args` in `dir`, `input` on its standard
+/// input and `env` added to (and the batch schedulers' variables removed
+/// from) its environment.
+pub fn stemflow_with(dir: &Path, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stemflow"));
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "JOB_COMPLETION_INDEX",
+        "STEMFLOW_SHARDS",
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_STEP",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("the binary runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    // Fed from a thread: a child that writes a lot before reading would
+    // otherwise block on a full stdout pipe while we block on its stdin.
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("the binary runs");
+    feeder.join().expect("stdin feeder");
+    out
+}
+
 /// A run's stderr, lossily decoded (a test prints it when it fails).
 /// Runs `render MANIFEST --out OUT --quiet` plus `extra` in `dir`.
 pub fn render(dir: &Path, manifest: &str, out: &str, extra: &[&str]) -> Output {

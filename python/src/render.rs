@@ -59,6 +59,7 @@ pub fn render<'py>(
         force,
         fail_fast: false,
         sync: false,
+        keep_failed: false,
     };
     let summary = run_interruptible(py, &plan, &opts, progress)?;
     to_python(py, &summary)
@@ -73,7 +74,7 @@ fn run_interruptible(
     progress: bool,
 ) -> PyResult<Summary> {
     let interrupt = AtomicBool::new(false);
-    let bar = Progress::new(progress, plan.songs.len());
+    let bar = Progress::new(progress, batch::selected(plan, opts.shard).count());
     let mut pending: Option<PyErr> = None;
     let result = std::thread::scope(|scope| {
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
@@ -96,7 +97,7 @@ fn run_interruptible(
         }
         py.detach(|| worker.join())
     });
-    bar.finish();
+    bar.finish(pending.is_some());
     if let Some(e) = pending {
         return Err(e);
     }

@@ -36,6 +36,9 @@ pub struct BatchOptions {
     pub fail_fast: bool,
     /// Flush each song's files to disk before publishing its folder.
     pub sync: bool,
+    /// Keep the rendered files of a song that fails its checks in
+    /// `OUT/.stemflow/failed/<id>/` (SPEC §10).
+    pub keep_failed: bool,
 }
 
 /// A failure of the whole run (as opposed to one song): OUT or its state
@@ -62,11 +65,7 @@ pub fn run(
 ) -> Result<Summary, BatchError> {
     let mut out = OutDir::open(&opts.out)?;
     out.set_fsync(opts.sync);
-    let songs: Vec<&SongPlan> = plan
-        .songs
-        .iter()
-        .filter(|s| opts.shard.is_none_or(|(k, n)| s.index % n == k))
-        .collect();
+    let songs: Vec<&SongPlan> = selected(plan, opts.shard).collect();
     let jobs = opts.jobs.clamp(1, songs.len().max(1));
     // Jobs left over when there are fewer songs than jobs go to the stems
     // of each song; with as many songs as jobs, each song keeps to one
@@ -90,6 +89,13 @@ pub fn run(
     Ok(summary)
 }
 
+/// The songs of `plan` that `shard` selects (all without one).
+pub fn selected(plan: &Plan, shard: Option<(usize, usize)>) -> impl Iterator<Item = &SongPlan> {
+    plan.songs
+        .iter()
+        .filter(move |s| shard.is_none_or(|(k, n)| s.index % n == k))
+}
+
 /// Runs `jobs` workers that take songs in order; returns their summaries in
 /// song order.
 fn run_workers(songs: &[&SongPlan], jobs: usize, shared: &Shared) -> Vec<SongSummary> {
@@ -103,9 +109,13 @@ fn run_workers(songs: &[&SongPlan], jobs: usize, shared: &Shared) -> Vec<SongSum
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(song) = songs.get(i) else { break };
                     let summary = if shared.interrupt.load(Ordering::Relaxed) {
-                        not_started(song, "interrupted before it started")
+                        not_started(song, Status::Interrupted, "interrupted before it started")
                     } else if shared.opts.fail_fast && failed.load(Ordering::Relaxed) {
-                        not_started(song, "not started: --fail-fast after an earlier failure")
+                        not_started(
+                            song,
+                            Status::Skipped,
+                            "not started: --fail-fast after an earlier failure",
+                        )
                     } else {
                         song::render_one(song, shared)
                     };
@@ -126,10 +136,10 @@ fn run_workers(songs: &[&SongPlan], jobs: usize, shared: &Shared) -> Vec<SongSum
         .collect()
 }
 
-fn not_started(song: &SongPlan, why: &str) -> SongSummary {
+fn not_started(song: &SongPlan, status: Status, why: &str) -> SongSummary {
     SongSummary {
         id: song.id.clone(),
-        status: Status::Skipped,
+        status,
         seconds: 0.0,
         duration: song.duration.unwrap_or(0.0),
         lufs: None,

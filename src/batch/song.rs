@@ -79,7 +79,14 @@ pub(super) fn render_one(song: &SongPlan, shared: &Shared) -> SongSummary {
         && !shared.opts.force
         && resume::up_to_date(out, &song.id, marker, &fingerprint)
     {
-        return line.done(Status::Skipped, vec![]);
+        // The summary keeps the loudness the kept render measured.
+        let previous = resume::previous_status(&out.song_path(&song.id).join("report.json"));
+        let master = previous.and_then(|p| p.master);
+        return SongSummary {
+            lufs: master.as_ref().and_then(|m| m.lufs),
+            true_peak_db: master.as_ref().and_then(|m| m.true_peak_db),
+            ..line.done(Status::Skipped, vec![])
+        };
     }
     let mut song = song.clone();
     song.fingerprint = fingerprint;
@@ -109,6 +116,7 @@ fn render_locked(
     };
     let result = resolve_reference(song, &mut warnings, shared.interrupt)
         .and_then(|reference| check_space(song, out.root()).map(|_| reference))
+        .map_err(Failed::from)
         .and_then(|reference| {
             let ctx = RenderCtx {
                 song,
@@ -132,17 +140,43 @@ fn render_locked(
         },
         // An interrupted song leaves what was there before, untouched; the
         // staging folder goes with `staging`.
-        Err(e) if matches!(e.error, StageError::Cancelled) => {
-            line.done(Status::Skipped, vec!["interrupted".to_string()])
+        Err(Failed { error: e, .. }) if matches!(e.error, StageError::Cancelled) => {
+            line.done(Status::Interrupted, vec!["interrupted".to_string()])
         }
-        Err(e) => {
-            drop(staging);
-            let mut errors = vec![e.to_string()];
-            let report = Report::new(song, None, None, Some(&e), &warnings).to_json();
+        Err(Failed { error, report }) => {
+            let mut errors = vec![error.to_string()];
+            // Only a song that failed its checks is whole: anything else
+            // stopped part-way, and nothing partial is kept.
+            if shared.opts.keep_failed && report.is_some() {
+                if let Err(why) = staging.keep_failed() {
+                    errors.push(why.to_string());
+                }
+            } else {
+                drop(staging);
+            }
+            let report = report.unwrap_or_else(|| {
+                Report::new(song, None, None, Some(&error), &warnings).to_json()
+            });
             if let Err(why) = publish_failure(out, lock, song, existing, &report) {
                 errors.push(why.to_string());
             }
             line.done(Status::Failed, errors)
+        }
+    }
+}
+
+/// Why a song did not render: its error, and, when it was rendered whole
+/// but failed its checks, its report (with the figures that failed).
+struct Failed {
+    error: SongError,
+    report: Option<String>,
+}
+
+impl From<SongError> for Failed {
+    fn from(error: SongError) -> Failed {
+        Failed {
+            error,
+            report: None,
         }
     }
 }
@@ -253,8 +287,9 @@ struct RenderCtx<'a> {
 
 impl RenderCtx<'_> {
     /// Renders into the staging folder and writes report and archive; the
-    /// caller publishes the folder.
-    fn render(&self, warnings: &mut Vec<String>) -> Result<Loudness, SongError> {
+    /// caller publishes the folder. A song failing its checks gets its
+    /// report (status failed, every figure measured) and no archive.
+    fn render(&self, warnings: &mut Vec<String>) -> Result<Loudness, Failed> {
         let (song, tmp) = (self.song, self.tmp);
         let fail = |stage, error| SongError::new(&song.id, stage, error);
         let io = |path: &Path| {
@@ -266,17 +301,29 @@ impl RenderCtx<'_> {
                 self.bar.frames(done)
             })?;
         warnings.extend(source_warnings(song, &outcome));
-        let report = Report::new(song, self.reference, Some(&outcome), None, warnings);
+        let failure = outcome.failure(&song.id);
+        let report = Report::new(
+            song,
+            self.reference,
+            Some(&outcome),
+            failure.as_ref(),
+            warnings,
+        );
         let overview_path = tmp.join("overview.svg");
         std::fs::write(&overview_path, crate::output::overview::svg(song, &outcome))
             .map_err(io(&overview_path))?;
         let report_path = tmp.join("report.json");
-        std::fs::write(&report_path, report.to_json()).map_err(io(&report_path))?;
+        let report = report.to_json();
+        std::fs::write(&report_path, &report).map_err(io(&report_path))?;
+        if let Some(error) = failure {
+            let report = Some(report);
+            return Err(Failed { error, report });
+        }
         if let Some(name) = &song.archive {
             self.archive(name, &outcome)?;
         }
         if self.interrupt.load(Ordering::Relaxed) {
-            return Err(fail(Stage::Output, StageError::Cancelled));
+            return Err(fail(Stage::Output, StageError::Cancelled).into());
         }
         Ok(outcome.master.loudness)
     }
@@ -295,7 +342,8 @@ impl RenderCtx<'_> {
             .iter()
             .map(|s| (s.file.clone(), tmp.join(&s.file)))
             .collect();
-        for file in [outcome.master.file.as_str(), "overview.svg", "report.json"] {
+        let versions = outcome.deliver.iter().map(|d| d.file.as_str());
+        for file in versions.chain([outcome.master.file.as_str(), "overview.svg", "report.json"]) {
             entries.push((file.into(), tmp.join(file)));
         }
         let refs: Vec<(String, &Path)> = entries
@@ -309,6 +357,10 @@ impl RenderCtx<'_> {
             std::fs::remove_dir_all(&stems).map_err(io(&stems))?;
             let master = tmp.join(&outcome.master.file);
             std::fs::remove_file(&master).map_err(io(&master))?;
+            let versions = tmp.join("deliver");
+            if !outcome.deliver.is_empty() {
+                std::fs::remove_dir_all(&versions).map_err(io(&versions))?;
+            }
         }
         Ok(())
     }

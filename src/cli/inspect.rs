@@ -1,13 +1,31 @@
 //! The subcommands that render nothing: `check` (a manifest's plan and
-//! timing), `timing` (sections from a tempo) and `init` (the demo
-//! manifest to start from).
+//! timing, and the input files it would read) and `timing` (sections from
+//! a tempo).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use serde::Serialize;
 
 use super::exit::{CliResult, EXIT_OK, Failure};
 use super::print::{errln, out_str, outln};
 use super::{load_plan, print_json};
+use crate::plan::{SongPlan, SourceSpec, StemPlan};
 use crate::timing::{Meter, Section, Timing};
+
+/// Arguments of `check`.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The manifest (TOML); `-` reads it from standard input (relative
+    /// paths then resolve against the current folder).
+    pub manifest: PathBuf,
+    /// Treat warnings about input files (missing, not a regular file) as
+    /// errors: exit 2.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the plan as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Arguments of `timing`.
 #[derive(clap::Args, Debug)]
@@ -67,46 +85,159 @@ fn parse_sections(s: &str) -> Result<SectionList, String> {
 }
 
 /// Runs `check`: the plan of every song, its timing and its warnings.
-pub fn check(path: &Path) -> CliResult {
-    let plan = load_plan(Some(path))?;
-    for song in &plan.songs {
-        outln!(
-            "song {:?}: {} at {} BPM in {}, {} Hz {} {}ch, {} frames, archive {}",
-            song.id,
-            match song.duration {
-                Some(d) => format!("{d} s"),
-                None => "duration from the reference".into(),
-            },
-            song.bpm,
-            song.meter,
-            song.spec.sample_rate,
-            song.spec.format.name(),
-            song.spec.channels,
-            song.target_frames_or_zero(),
-            song.archive.as_deref().unwrap_or("none")
-        );
-        for stem in &song.stems {
-            outln!(
-                "  stem {:<16} {:<8} align {:<9} gain {:.3} effects {}{}",
-                stem.name,
-                stem.source.kind(),
-                stem.align.name(),
-                stem.gain,
-                stem.effects.len(),
-                placement(song, stem)
-            );
-        }
-        out_str(&song.timing.table());
-        for w in crate::batch::plan_warnings(song) {
-            outln!("  warning: {w}");
-        }
+/// An input file that is not there is a warning (the render would fail
+/// that song), an error with `--strict`.
+pub fn check(args: CheckArgs) -> CliResult {
+    let plan = load_plan(Some(&args.manifest))?;
+    let missing: Vec<String> = plan.songs.iter().flat_map(missing_inputs).collect();
+    if args.strict && !missing.is_empty() {
+        return Err(Failure::usage(missing.join("; ")));
+    }
+    if args.json {
+        let songs: Vec<CheckedSong> = plan.songs.iter().map(CheckedSong::new).collect();
+        print_json(&serde_json::json!({ "songs": songs, "missing_files": missing }));
+    } else {
+        plan.songs.iter().for_each(print_song);
+    }
+    for m in &missing {
+        errln!("stemflow: warning: {m}");
     }
     Ok(EXIT_OK)
 }
 
+/// The input files of `song` (file stems, the reference) that cannot be
+/// read as regular files, each as one line naming song, stem and path.
+fn missing_inputs(song: &SongPlan) -> Vec<String> {
+    let problem = |path: &std::path::Path| match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(_) => Some(format!("{}: not a regular file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("{}: file not found", path.display()))
+        }
+        Err(e) => Some(format!("{}: {e}", path.display())),
+    };
+    let stems = song.stems.iter().filter_map(|stem| match &stem.source {
+        SourceSpec::File { path } => {
+            problem(path).map(|p| format!("song {:?} stem {:?}: source {p}", song.id, stem.name))
+        }
+        _ => None,
+    });
+    let reference = song
+        .reference
+        .as_ref()
+        .and_then(|r| problem(&r.path).map(|p| format!("song {:?}: reference {p}", song.id)));
+    stems.chain(reference).collect()
+}
+
+/// The text `check` prints for one song.
+fn print_song(song: &SongPlan) {
+    let title = song
+        .title
+        .as_ref()
+        .map_or(String::new(), |t| format!(" ({t})"));
+    outln!(
+        "song {:?}{title}: {} at {} BPM in {}, {} Hz {} {}ch, {} frames, archive {}",
+        song.id,
+        match song.duration {
+            Some(d) => format!("{d} s"),
+            None => "duration from the reference".into(),
+        },
+        song.bpm,
+        song.meter,
+        song.spec.sample_rate,
+        song.spec.format.name(),
+        song.spec.channels,
+        song.target_frames_or_zero(),
+        song.archive.as_deref().unwrap_or("none")
+    );
+    for stem in &song.stems {
+        outln!(
+            "  stem {:<16} {:<8} align {:<9} gain {:.3} effects {}{}",
+            stem.name,
+            stem.source.kind(),
+            stem.align.name(),
+            stem.gain,
+            stem.effects.len(),
+            placement(song, stem)
+        );
+    }
+    out_str(&song.timing.table());
+    for w in crate::batch::plan_warnings(song) {
+        outln!("  warning: {w}");
+    }
+}
+
+/// One song of `check --json`.
+#[derive(Serialize)]
+struct CheckedSong<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    /// `None`: taken from the reference at render time.
+    duration: Option<f64>,
+    bpm: f64,
+    meter: Meter,
+    sample_rate: u32,
+    format: &'static str,
+    channels: u16,
+    target_frames: u64,
+    archive: Option<&'a str>,
+    stems: Vec<CheckedStem<'a>>,
+    timing: &'a Timing,
+    warnings: Vec<String>,
+}
+
+/// One stem of `check --json`.
+#[derive(Serialize)]
+struct CheckedStem<'a> {
+    name: &'a str,
+    source: &'static str,
+    align: &'static str,
+    gain: f64,
+    effects: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+}
+
+impl<'a> CheckedSong<'a> {
+    fn new(song: &'a SongPlan) -> CheckedSong<'a> {
+        CheckedSong {
+            id: &song.id,
+            title: song.title.as_deref(),
+            duration: song.duration,
+            bpm: song.bpm,
+            meter: song.meter,
+            sample_rate: song.spec.sample_rate,
+            format: song.spec.format.name(),
+            channels: song.spec.channels,
+            target_frames: song.target_frames_or_zero().0,
+            archive: song.archive.as_deref(),
+            stems: song.stems.iter().map(CheckedStem::new).collect(),
+            timing: &song.timing,
+            warnings: crate::batch::plan_warnings(song),
+        }
+    }
+}
+
+impl<'a> CheckedStem<'a> {
+    fn new(stem: &'a StemPlan) -> CheckedStem<'a> {
+        CheckedStem {
+            name: &stem.name,
+            source: stem.source.kind(),
+            align: stem.align.name(),
+            gain: stem.gain,
+            effects: stem.effects.len(),
+            file: match &stem.source {
+                SourceSpec::File { path } => Some(path.display().to_string()),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Where a placed stem plays, for `check`: " in 12.000-24.000 s (restart
 /// region)", or nothing for a stem that plays the whole song.
-fn placement(song: &crate::plan::SongPlan, stem: &crate::plan::StemPlan) -> String {
+fn placement(song: &SongPlan, stem: &StemPlan) -> String {
     let Some(p) = &stem.placement else {
         return String::new();
     };
@@ -166,28 +297,5 @@ pub fn timing(args: TimingArgs) -> CliResult {
     if let Some(w) = warning {
         errln!("stemflow: warning: {w}");
     }
-    Ok(EXIT_OK)
-}
-
-/// Arguments of `init`.
-#[derive(clap::Args, Debug)]
-pub struct InitArgs {
-    /// Where to write it.
-    #[arg(default_value = "stemflow.toml")]
-    pub path: PathBuf,
-}
-
-/// Runs `init`: writes the demo manifest, never over an existing file.
-pub fn init(args: InitArgs) -> CliResult {
-    let path = &args.path;
-    if path.exists() {
-        return Err(Failure::usage(format!(
-            "{}: already exists; not overwriting",
-            path.display()
-        )));
-    }
-    std::fs::write(path, crate::DEMO_MANIFEST)
-        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-    outln!("wrote {}", path.display());
     Ok(EXIT_OK)
 }

@@ -4,10 +4,14 @@
 //! command line or manifest, 130 interrupted.
 
 mod align;
+mod docs;
 pub mod exit;
+mod init;
 mod inspect;
 mod print;
 mod render;
+mod shard;
+mod summary;
 mod verify;
 
 use std::path::Path;
@@ -33,18 +37,24 @@ pub enum Command {
     /// Render the songs of a manifest (the built-in demo if none is given).
     Render(render::RenderArgs),
     /// Validate a manifest and print its plan and timing; renders nothing.
-    Check {
-        /// The manifest (TOML).
-        manifest: std::path::PathBuf,
-    },
+    Check(inspect::CheckArgs),
     /// Print the section timing of a tempo and a list of sections.
     Timing(inspect::TimingArgs),
     /// Verify an audio file against expectations.
     Verify(verify::VerifyArgs),
     /// Align an audio file to a duration.
     Align(align::AlignArgs),
-    /// Write the demo manifest to start from.
-    Init(inspect::InitArgs),
+    /// Write a manifest to start from: the demo, or one stem per audio
+    /// file of a folder.
+    Init(init::InitArgs),
+    /// Gather every song report under an output folder (any shards and
+    /// runs) into one catalogue: a table, JSON, CSV or an HTML page; exit
+    /// 1 when a song is not ok.
+    Summary(summary::SummaryArgs),
+    /// Print shell completions for stemflow.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff) for stemflow.
+    Man,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -69,17 +79,22 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Render(args) => render::run(args),
-        Command::Check { manifest } => inspect::check(&manifest),
+        Command::Check(args) => inspect::check(args),
         Command::Timing(args) => inspect::timing(args),
-        Command::Init(args) => inspect::init(args),
+        Command::Init(args) => init::run(args),
+        Command::Summary(args) => summary::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man => docs::man(),
         Command::Verify(args) => verify::run(args),
         Command::Align(args) => align::run(args),
     }
 }
 
-/// The manifest at `path`, or the built-in demo; a bad one is exit 2.
+/// The manifest at `path` (`-`: standard input), or the built-in demo; a
+/// bad one is exit 2.
 fn load_plan(manifest: Option<&Path>) -> Result<Plan, Failure> {
     match manifest {
+        Some(path) if crate::tools::is_stdio(path) => manifest::load_stdin(),
         Some(path) => manifest::load(path),
         None => manifest::parse(crate::DEMO_MANIFEST, "<built-in demo>", Path::new(".")),
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::exit::{CliResult, EXIT_INTERRUPTED, EXIT_OK, EXIT_SONG_FAILED, Failure};
 use super::print::{errln, out_str};
+use super::shard;
 use super::{load_plan, print_json};
 use crate::batch::{self, BatchOptions};
 use crate::output::{Status, Summary};
@@ -18,21 +19,26 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Arguments of `render`.
 #[derive(clap::Args, Debug)]
 pub struct RenderArgs {
-    /// The manifest (TOML); omit to render the built-in demo.
+    /// The manifest (TOML); `-` reads it from standard input (relative
+    /// paths then resolve against the current folder); omit to render the
+    /// built-in demo.
     pub manifest: Option<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "stemflow-out")]
     pub out: PathBuf,
     /// Songs rendered at once [default: number of CPUs]; jobs beyond the
     /// number of songs render the stems of a song in parallel.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Frames per processing block; never changes the output.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub block_size: u32,
-    /// Render only songs whose 0-based position i has i % N == K.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-    pub shard: Option<(usize, usize)>,
+    /// Render only songs whose 0-based position i has i % N == K; `auto`
+    /// takes K and N from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX
+    /// and STEMFLOW_SHARDS) or a Slurm array (SLURM_ARRAY_TASK_ID,
+    /// SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN).
+    #[arg(long, value_name = "K/N|auto", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Re-render songs whose previous report says ok.
     #[arg(long)]
     pub force: bool,
@@ -43,6 +49,10 @@ pub struct RenderArgs {
     /// place (survives power loss; costs the disk's write time).
     #[arg(long)]
     pub sync: bool,
+    /// Keep the audio of a song that fails its checks in
+    /// OUT/.stemflow/failed/<id>/ for inspection.
+    #[arg(long)]
+    pub keep_failed: bool,
     /// Print the summary as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -51,9 +61,33 @@ pub struct RenderArgs {
     pub quiet: bool,
 }
 
-/// Parses `--shard K/N`.
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (k, n) = s.split_once('/').ok_or("expected K/N, e.g. 0/4")?;
+/// `--shard`: fixed, or from the scheduler's environment.
+#[derive(Clone, Copy, Debug)]
+pub enum Shard {
+    Fixed(usize, usize),
+    Auto,
+}
+
+/// Parses `--jobs`: at least one song at a time.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (omit --jobs for one job per CPU)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// Parses `--shard K/N` or `--shard auto`.
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    if s == "auto" {
+        return Ok(Shard::Auto);
+    }
+    parse_k_n(s).map(|(k, n)| Shard::Fixed(k, n))
+}
+
+/// Parses `K/N` with 0 <= K < N.
+fn parse_k_n(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s.split_once('/').ok_or("expected K/N (e.g. 0/4) or auto")?;
     let k: usize = k
         .trim()
         .parse()
@@ -68,23 +102,27 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((k, n))
 }
 
-/// Songs the interrupt actually stopped: skipped with an error that says
-/// "interrupted" (stopped mid-render, or never started). A SIGINT that
-/// arrives after the last song finished stops nothing, so the run's exit
-/// code stays what the songs make it.
+/// Songs the interrupt actually stopped (mid-render, or never started).
+/// A SIGINT that arrives after the last song finished stops nothing, so
+/// the run's exit code stays what the songs make it.
 fn interrupted_songs(summary: &Summary) -> usize {
     summary
         .songs
         .iter()
-        .filter(|s| {
-            s.status == Status::Skipped && s.errors.iter().any(|e| e.starts_with("interrupted"))
-        })
+        .filter(|s| s.status == Status::Interrupted)
         .count()
 }
 
 /// Runs `render`.
 pub fn run(args: RenderArgs) -> CliResult {
     let plan = load_plan(args.manifest.as_deref())?;
+    let shard = match args.shard {
+        None => None,
+        Some(Shard::Fixed(k, n)) => Some((k, n)),
+        Some(Shard::Auto) => {
+            Some(shard::from_env(|k| std::env::var(k).ok()).map_err(Failure::usage)?)
+        }
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -92,20 +130,21 @@ pub fn run(args: RenderArgs) -> CliResult {
         out: args.out.clone(),
         jobs,
         block_size: args.block_size as usize,
-        shard: args.shard,
+        shard,
         force: args.force,
         fail_fast: args.fail_fast,
         sync: args.sync,
+        keep_failed: args.keep_failed,
     };
     // SIGINT and SIGTERM stop the run: songs in flight are abandoned (their
     // staging folders removed), finished songs stay.
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     let progress = Progress::new(
         !args.quiet && std::io::stderr().is_terminal(),
-        plan.songs.len(),
+        batch::selected(&plan, shard).count(),
     );
     let summary = batch::run(&plan, &opts, &INTERRUPTED, &progress);
-    progress.finish();
+    progress.finish(INTERRUPTED.load(Ordering::SeqCst));
     let summary = summary.map_err(Failure::failed)?;
     if args.json {
         print_json(&summary);

@@ -7,11 +7,13 @@ use super::exit::{CliResult, EXIT_OK, Failure};
 use super::print::outln;
 use super::print_json;
 use crate::tools::verify::{Expect, verify_file};
+use crate::tools::{StdinFile, is_stdio};
 
 /// Arguments of `verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// The audio file to check (any format the decoder reads).
+    /// The audio file to check (any format the decoder reads); `-` reads
+    /// it from standard input.
     pub file: PathBuf,
     #[command(flatten)]
     pub expect: Expect,
@@ -22,7 +24,18 @@ pub struct VerifyArgs {
 
 /// Runs `verify`.
 pub fn run(args: VerifyArgs) -> CliResult {
-    let report = verify_file(&args.file, &args.expect).map_err(Failure::failed)?;
+    let stdin = match is_stdio(&args.file) {
+        true => Some(StdinFile::read().map_err(Failure::failed)?),
+        false => None,
+    };
+    let path = stdin.as_ref().map_or(args.file.as_path(), StdinFile::path);
+    let mut report = verify_file(path, &args.expect).map_err(|e| {
+        let message = e.to_string();
+        Failure::failed(stdin.as_ref().map_or(message.clone(), |s| s.named(message)))
+    })?;
+    if stdin.is_some() {
+        report.file = "-".into();
+    }
     if args.json {
         print_json(&report);
     } else {

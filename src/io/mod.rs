@@ -7,6 +7,7 @@
 pub mod bext;
 pub mod flac;
 pub mod pcm;
+pub mod stream;
 pub mod wav;
 
 use std::fs::{File, Metadata};

@@ -154,16 +154,12 @@ impl WavOut {
 
     /// Appends a block.
     pub fn write(&mut self, block: &Block) -> Result<(), StageError> {
-        match self.quantiser.as_mut() {
-            None => extend_le_bytes(&mut self.bytes, block.samples()),
-            Some(q) => {
-                let bytes = self.spec.format.bits() as usize / 8;
-                for v in block.samples() {
-                    let le = q.next(*v).to_le_bytes();
-                    self.bytes.extend_from_slice(&le[..bytes]);
-                }
-            }
-        }
+        encode(
+            &mut self.bytes,
+            self.quantiser.as_mut(),
+            self.spec.format,
+            block,
+        );
         self.written += block.samples().len() as u64;
         if self.bytes.len() >= WRITE_BUFFER {
             self.file
@@ -216,6 +212,26 @@ impl WavOut {
     }
 }
 
+/// Appends `block`'s samples as the data chunk holds them: floats, or
+/// integers from `quantiser`.
+pub(super) fn encode(
+    bytes: &mut Vec<u8>,
+    quantiser: Option<&mut Quantiser>,
+    format: SampleFormat,
+    block: &Block,
+) {
+    match quantiser {
+        None => extend_le_bytes(bytes, block.samples()),
+        Some(q) => {
+            let width = format.bits() as usize / 8;
+            for v in block.samples() {
+                let le = q.next(*v).to_le_bytes();
+                bytes.extend_from_slice(&le[..width]);
+            }
+        }
+    }
+}
+
 /// Appends `samples` as little-endian IEEE floats.
 #[cfg(target_endian = "little")]
 fn extend_le_bytes(bytes: &mut Vec<u8>, samples: &[f32]) {
@@ -236,7 +252,7 @@ fn extend_le_bytes(bytes: &mut Vec<u8>, samples: &[f32]) {
 
 /// The `fmt ` body: plain PCM for 16 bits, WAVE_FORMAT_EXTENSIBLE (as hound
 /// writes it) for 24-bit and float.
-fn fmt_chunk(spec: StreamSpec) -> Vec<u8> {
+pub(super) fn fmt_chunk(spec: StreamSpec) -> Vec<u8> {
     let bits = spec.format.bits();
     let block_align = spec.channels * bits / 8;
     let mut b = Vec::with_capacity(40);

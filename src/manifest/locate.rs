@@ -27,7 +27,7 @@ pub(super) fn syntax_error(text: &str, file: &str, e: &toml::de::Error) -> Manif
             None => "unknown key".to_string(),
         }
     } else {
-        message
+        user_words(&message)
     };
     ManifestError {
         file: file.to_string(),
@@ -36,6 +36,31 @@ pub(super) fn syntax_error(text: &str, file: &str, e: &toml::de::Error) -> Manif
         stem,
         key,
         message,
+    }
+}
+
+/// serde names the Rust type it expected ("expected internally tagged
+/// enum RawSource", "expected struct RawMaster"): the user wrote TOML and
+/// needs to hear what TOML goes there instead.
+fn user_words(message: &str) -> String {
+    const WORDS: [(&str, &str); 4] = [
+        (
+            "internally tagged enum RawSource",
+            "a source table with a `type`, e.g. { type = \"tone\", freq = 440.0 }",
+        ),
+        (
+            "internally tagged enum RawEffect",
+            "an effect table with a `type`, e.g. { type = \"lowpass\", cutoff = 8000.0 }",
+        ),
+        ("struct ", "a table"),
+        ("enum ", "one of the allowed names"),
+    ];
+    let Some((head, rest)) = message.split_once("expected ") else {
+        return message.to_string();
+    };
+    match WORDS.iter().find(|(rust, _)| rest.starts_with(rust)) {
+        Some((_, words)) => format!("{head}expected {words}"),
+        None => message.to_string(),
     }
 }
 
@@ -92,7 +117,10 @@ fn enclosing_song_and_stem(text: &str, pos: usize) -> (Option<String>, Option<St
             .map(|(i, _)| s + 1 + i + 1)
             .find(|&i| text[i..].trim_start().starts_with('['))
             .unwrap_or(text.len());
-        find_string_key(&text[s..end], "name")
+        // A later table (`[[songs.deliver]]`) is no longer the stem's.
+        (pos < end)
+            .then(|| find_string_key(&text[s..end], "name"))
+            .flatten()
     });
     (song, stem)
 }

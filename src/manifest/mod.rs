@@ -45,30 +45,52 @@ pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 /// or device is refused before it is opened), and at most
 /// [`MAX_MANIFEST_BYTES`] of it.
 pub fn load(path: &Path) -> Result<Plan, ManifestError> {
-    let text = read_bounded(path).map_err(|message| ManifestError {
-        file: path.display().to_string(),
+    let text = read_bounded(path).map_err(|m| cannot_read(&path.display().to_string(), m))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &path.display().to_string(), &base)
+}
+
+/// Reads and validates a manifest from standard input (`render -`, SPEC
+/// §12), at most [`MAX_MANIFEST_BYTES`] of it. It has no folder of its
+/// own, so relative paths resolve against the current folder.
+pub fn load_stdin() -> Result<Plan, ManifestError> {
+    const NAME: &str = "<stdin>";
+    let text = read_limited(std::io::stdin().lock()).map_err(|m| cannot_read(NAME, m))?;
+    parse(&text, NAME, Path::new(""))
+}
+
+fn cannot_read(file: &str, message: String) -> ManifestError {
+    ManifestError {
+        file: file.to_string(),
         line: None,
         song: None,
         stem: None,
         key: None,
         message: format!("cannot read manifest: {message}"),
-    })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&text, &path.display().to_string(), &base)
+    }
 }
 
 /// The text of the regular file at `path`, if it is at most
 /// [`MAX_MANIFEST_BYTES`] of UTF-8; read through a bounded reader so a
 /// file growing while it is read cannot exceed the limit either.
 fn read_bounded(path: &Path) -> Result<String, String> {
-    use std::io::Read;
     let (file, meta) = crate::io::open_regular(path).map_err(|e| e.to_string())?;
-    let too_big = || format!("larger than the limit of {MAX_MANIFEST_BYTES} bytes (64 MiB)");
     if meta.len() > MAX_MANIFEST_BYTES {
         return Err(too_big());
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_MANIFEST_BYTES + 1)
+    read_limited(file)
+}
+
+fn too_big() -> String {
+    format!("larger than the limit of {MAX_MANIFEST_BYTES} bytes (64 MiB)")
+}
+
+/// At most [`MAX_MANIFEST_BYTES`] of UTF-8 text from `reader`.
+fn read_limited(reader: impl std::io::Read) -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
@@ -173,7 +195,7 @@ pub fn is_valid_name(name: &str) -> bool {
 /// A stable digest of a song's resolved settings (FNV-1a over its debug
 /// form): equal digests mean equal renders.
 fn digest(song: &SongPlan) -> String {
-    let text = format!(
+    let mut text = format!(
         "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
         song.id,
         song.bpm,
@@ -191,6 +213,14 @@ fn digest(song: &SongPlan) -> String {
         song.keep_files,
         song.delivery
     );
+    // Only when there are any: songs without versions keep their digest.
+    if !song.deliver.is_empty() {
+        text.push_str(&format!("|{:?}", song.deliver));
+    }
+    // Appended only when set: songs without a title keep their digests.
+    if let Some(title) = &song.title {
+        text.push_str(&format!("|title={title}"));
+    }
     format!("{:016x}", crate::seed::hash64(text.as_bytes()))
 }
 

@@ -143,6 +143,8 @@ impl<'de> Deserialize<'de> for RawVerify {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSong {
     pub(super) id: String,
+    /// Free text shown in tables, the overview and `bext`.
+    pub(super) title: Option<String>,
     pub(super) bpm: f64,
     /// `"N/D"`, parsed by validation so its errors name the key.
     pub(super) meter: Option<String>,
@@ -169,6 +171,22 @@ pub(super) struct RawSong {
     pub(super) sections: Vec<RawSection>,
     #[serde(default)]
     pub(super) stems: Vec<Spanned<RawStem>>,
+    /// `[[songs.deliver]]` versions.
+    #[serde(default)]
+    pub(super) deliver: Vec<Spanned<RawDeliver>>,
+}
+
+/// One `[[songs.deliver]]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDeliver {
+    pub(super) name: String,
+    pub(super) sample_rate: Option<u32>,
+    pub(super) format: Option<SampleFormat>,
+    pub(super) codec: Option<Codec>,
+    pub(super) normalize_lufs: Option<f64>,
+    pub(super) limit_true_peak_db: Option<f64>,
+    pub(super) dither: Option<Dither>,
 }
 
 /// `[songs.master]`.
@@ -224,6 +242,9 @@ pub(super) struct RawStem {
     pub(super) crossfade_ms: Option<f64>,
     pub(super) fade_ms: Option<f64>,
     pub(super) loop_bars: Option<u32>,
+    // Tempo and key of the source (SPEC §9).
+    pub(super) source_bpm: Option<f64>,
+    pub(super) transpose: Option<f64>,
     // Placement (SPEC §9). Not a flattened sub-struct: serde's `flatten`
     // would switch off `deny_unknown_fields` and the parser's positions.
     pub(super) sections: Option<Vec<String>>,

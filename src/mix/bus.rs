@@ -73,10 +73,18 @@ pub fn normalisation_gain(
     plan: &MasterPlan,
     measured_lufs: Option<f64>,
 ) -> Result<f32, StageError> {
-    match (plan.normalize_lufs, measured_lufs) {
-        (None, _) => Ok(1.0),
-        (Some(want), Some(got)) => Ok(10f64.powf((want - got) / 20.0) as f32),
-        (Some(_), None) => Err(StageError::Invalid(
+    match plan.normalize_lufs {
+        None => Ok(1.0),
+        Some(want) => gain_to(want, measured_lufs),
+    }
+}
+
+/// The gain that brings a mix measured at `measured_lufs` to `want` LUFS;
+/// silence has no loudness to move.
+pub fn gain_to(want: f64, measured_lufs: Option<f64>) -> Result<f32, StageError> {
+    match measured_lufs {
+        Some(got) => Ok(10f64.powf((want - got) / 20.0) as f32),
+        None => Err(StageError::Invalid(
             "cannot normalise the loudness of a silent master".into(),
         )),
     }

@@ -155,6 +155,8 @@ mod tests {
             loop_bars: None,
             placement: None,
             fade_ms: 10.0,
+            source_bpm: None,
+            transpose: 0.0,
         }
     }
 

@@ -2,12 +2,14 @@
 //! and the run's summary.
 
 pub mod archive;
+pub mod catalogue;
+pub mod catalogue_html;
 pub mod overview;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::SongError;
-use crate::pipeline::{MasterOutcome, SongOutcome, StemOutcome};
+use crate::pipeline::{DeliverOutcome, MasterOutcome, SongOutcome, StemOutcome};
 use crate::plan::SongPlan;
 use crate::timing::{Meter, SectionTiming};
 use crate::verify::ReferenceInfo;
@@ -19,6 +21,9 @@ pub enum Status {
     Ok,
     Failed,
     Skipped,
+    /// Stopped by Ctrl-C or SIGTERM, mid-render or before it started:
+    /// nothing of it written.
+    Interrupted,
     /// Another process holds the song's lock (SPEC §11): not rendered,
     /// nothing of it touched, and not ok (exit 1).
     Busy,
@@ -48,6 +53,9 @@ impl From<&SongError> for ReportError {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report<'a> {
     pub song: &'a str,
+    /// The song's free-text title, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
     pub status: Status,
     /// Digest of the resolved song settings; a rerun with the same digest
     /// is skipped.
@@ -64,6 +72,10 @@ pub struct Report<'a> {
     pub reference: Option<&'a ReferenceInfo>,
     pub stems: &'a [StemOutcome],
     pub master: Option<&'a MasterOutcome>,
+    /// The delivery versions (SPEC §10); left out when the song has none,
+    /// so such a song's report is what it always was.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub deliver: &'a [DeliverOutcome],
     pub archive: Option<&'a str>,
     pub warnings: &'a [String],
     pub errors: Vec<ReportError>,
@@ -80,6 +92,7 @@ impl<'a> Report<'a> {
     ) -> Report<'a> {
         Report {
             song: &song.id,
+            title: song.title.as_deref(),
             status: if error.is_some() {
                 Status::Failed
             } else {
@@ -97,6 +110,7 @@ impl<'a> Report<'a> {
             reference,
             stems: outcome.map_or(&[], |o| &o.stems),
             master: outcome.map(|o| &o.master),
+            deliver: outcome.map_or(&[], |o| &o.deliver),
             archive: song.archive.as_deref().filter(|_| error.is_none()),
             warnings,
             errors: error.map(ReportError::from).into_iter().collect(),
@@ -117,6 +131,16 @@ impl<'a> Report<'a> {
 pub struct PreviousReport {
     pub status: Status,
     pub digest: String,
+    /// The master's figures, kept in the summary of a run that skips the song.
+    #[serde(default)]
+    pub master: Option<PreviousMaster>,
+}
+
+/// The master figures of a previous report.
+#[derive(Deserialize)]
+pub struct PreviousMaster {
+    pub lufs: Option<f64>,
+    pub true_peak_db: Option<f64>,
 }
 
 /// One song's line in `summary.json`.
@@ -153,6 +177,7 @@ impl Summary {
                 Status::Ok => "ok",
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped",
+                Status::Interrupted => "interrupted",
                 Status::Busy => "BUSY",
             };
             let realtime = if s.seconds > 0.0 && s.status == Status::Ok {
@@ -176,12 +201,23 @@ impl Summary {
     }
 }
 
-/// Bytes a song's outputs take: every stem and the master as WAV, and the
-/// archive's copy of them when it stores audio uncompressed.
+/// Bytes a song's outputs take: every stem, the master and the delivery
+/// versions as WAV, and the archive's copy of them when it stores audio
+/// uncompressed.
 pub fn estimate_bytes(song: &SongPlan) -> u64 {
-    let per_file = 44
-        + song.target_frames().0 * song.spec.channels as u64 * song.spec.format.bits() as u64 / 8;
-    let wavs = per_file * (song.stems.len() as u64 + 1);
+    let target = song.target_frames().0;
+    let bytes = |spec: crate::types::StreamSpec, frames: u64| {
+        44 + frames * spec.channels as u64 * spec.format.bits() as u64 / 8
+    };
+    let versions: u64 = song
+        .deliver
+        .iter()
+        .map(|v| {
+            let frames = target * v.spec.sample_rate as u64 / song.spec.sample_rate as u64 + 1;
+            bytes(v.spec, frames)
+        })
+        .sum();
+    let wavs = bytes(song.spec, target) * (song.stems.len() as u64 + 1) + versions;
     if song.archive.is_some() {
         2 * wavs
     } else {
@@ -199,6 +235,7 @@ mod tests {
             (Status::Ok, "\"ok\""),
             (Status::Failed, "\"failed\""),
             (Status::Skipped, "\"skipped\""),
+            (Status::Interrupted, "\"interrupted\""),
             (Status::Busy, "\"busy\""),
         ] {
             assert_eq!(serde_json::to_string(&status).unwrap(), name);

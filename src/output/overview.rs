@@ -145,7 +145,7 @@ fn header(s: &mut String, l: &Layout, song: &SongPlan, outcome: &SongOutcome) {
     let _ = writeln!(
         s,
         r#"<text x="10" y="22" font-size="16" font-weight="bold">{} — {:.2} s, {} Hz, {} ch, {}</text>"#,
-        esc(&song.id),
+        esc(song.display_name()),
         song.seconds(),
         song.spec.sample_rate,
         song.spec.channels,

@@ -2,7 +2,14 @@
 //! when the plan normalises or limits, a second pass of the master bus over
 //! that mix. Normalising needs the whole mix's loudness before the first
 //! sample can be scaled, so the first pass then writes the mix unclipped in
-//! float beside the master, and the second reads it back.
+//! float beside the master, and the second reads it back. Delivery
+//! versions are made from that unclipped mix too, so a song with any also
+//! takes the second pass (with no gain and no limiter it writes the very
+//! master one pass would).
+//!
+//! The master's pass/fail checks do not stop the song: their failure is
+//! kept in the outcome beside the figures, so the song is still rendered
+//! and reported whole (SPEC §10), and the caller fails it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,15 +24,21 @@ use crate::plan::{Clip, Codec, SongPlan, StemFiles, VerifyLimits};
 use crate::seed::stem_key;
 use crate::types::{Block, Frames, SampleFormat, StreamSpec};
 use crate::verify::envelope::Envelope;
-use crate::verify::{self, Levels, Loudness};
+use crate::verify::{self, CheckFailure, Levels, Loudness};
 
 use super::meters::{Meters, bext, bext_loudness};
 
 /// Names the master's dither seed (whatever its codec, so a FLAC master
 /// holds the WAV master's samples).
 const MASTER_FILE: &str = "master.wav";
-/// The unclipped float mix a second pass reads.
+/// The unclipped float mix a second pass (and every delivery version)
+/// reads.
 const PRE_FILE: &str = "master.pre.wav";
+
+/// Where the unclipped float mix of a two-pass song is.
+pub(super) fn pre_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(PRE_FILE)
+}
 
 /// What the master turned out as.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -39,6 +52,9 @@ pub struct MasterOutcome {
     /// Waveform envelope for the overview picture.
     #[serde(skip)]
     pub envelope: Envelope,
+    /// The check the master failed, if any.
+    #[serde(skip)]
+    pub failed: Option<CheckFailure>,
 }
 
 /// The master's file name in the song folder: `master.<codec extension>`.
@@ -48,7 +64,9 @@ fn master_name(song: &SongPlan) -> String {
 
 /// Whether the plan's master bus runs as a second pass.
 fn two_pass(song: &SongPlan) -> bool {
-    song.master.normalize_lufs.is_some() || song.master.limit_true_peak_db.is_some()
+    song.master.normalize_lufs.is_some()
+        || song.master.limit_true_peak_db.is_some()
+        || !song.deliver.is_empty()
 }
 
 /// The first pass: the mixer, its meters and its file, owned by the song's
@@ -150,16 +168,18 @@ impl MixStage {
     /// Checks the mix and closes its file.
     pub(super) fn finish(self) -> Result<MasterOutcome, StageFailure> {
         let channels = self.channels();
-        check(&self.meters, channels, self.target, self.limits.as_ref()).at(Stage::Verify)?;
+        let failed = check(&self.meters, channels, self.target, self.limits.as_ref())?;
         let mut writer = self.writer;
         writer.set_loudness(bext_loudness(&self.meters.loudness.loudness()));
         writer.finish().at(Stage::Write)?;
-        Ok(measured(self.meters, self.name))
+        Ok(measured(self.meters, self.name, failed))
     }
 }
 
 /// Completes the master after the mix (`first`): runs the second pass if
-/// the plan asks for one, then re-reads the master's header.
+/// the plan asks for one, then re-reads the master's header. The unclipped
+/// mix stays for the delivery versions: [`pre_path`] is the caller's to
+/// remove.
 pub(super) fn finish(
     song: &SongPlan,
     dir: &Path,
@@ -169,10 +189,14 @@ pub(super) fn finish(
 ) -> Result<MasterOutcome, StageFailure> {
     let master_path = dir.join(master_name(song));
     let master = if two_pass(song) {
-        let pre_path = dir.join(PRE_FILE);
-        let master = second_pass(song, &pre_path, &master_path, &first, block_size, interrupt)?;
-        let _ = std::fs::remove_file(&pre_path);
-        master
+        second_pass(
+            song,
+            &pre_path(dir),
+            &master_path,
+            &first,
+            block_size,
+            interrupt,
+        )?
     } else {
         first
     };
@@ -240,8 +264,8 @@ fn second_pass(
     })?;
     writer.set_loudness(bext_loudness(&meters.loudness.loudness()));
     writer.finish().at(Stage::Write)?;
-    check(&meters, spec.channels, target, Some(&song.verify)).at(Stage::Verify)?;
-    Ok(measured(meters, master_name(song)))
+    let failed = check(&meters, spec.channels, target, Some(&song.verify))?;
+    Ok(measured(meters, master_name(song), failed))
 }
 
 /// The bus thread of the second pass: fills each empty block from the
@@ -275,29 +299,34 @@ fn run_bus(
     Ok(())
 }
 
-/// The master's checks: finite samples, `target` frames, and `limits`
-/// when given (SPEC §8).
+/// The master's checks: finite samples and `target` frames (an error: the
+/// file is unusable), then `limits` when given (SPEC §8), whose failure is
+/// returned for the outcome to keep.
 fn check(
     meters: &Meters,
     channels: u16,
     target: Frames,
     limits: Option<&VerifyLimits>,
-) -> Result<(), StageError> {
-    meters.stats.check_finite(channels)?;
-    meters.stats.check_frames(target)?;
-    match limits {
-        Some(l) => verify::check_master(&meters.stats, &meters.loudness.loudness(), l),
-        None => Ok(()),
-    }
+) -> Result<Option<CheckFailure>, StageFailure> {
+    let whole = |e: StageError| StageFailure {
+        stage: Stage::Verify,
+        error: e,
+    };
+    meters.stats.check_finite(channels).map_err(whole)?;
+    meters.stats.check_frames(target).map_err(whole)?;
+    let loudness = meters.loudness.loudness();
+    Ok(limits.and_then(|l| verify::check_master(&meters.stats, &loudness, l).err()))
 }
 
-/// The master's figures from its meters; `name` is its file.
-fn measured(meters: Meters, name: String) -> MasterOutcome {
+/// The master's figures from its meters; `name` is its file, `failed` the
+/// check it failed.
+fn measured(meters: Meters, name: String, failed: Option<CheckFailure>) -> MasterOutcome {
     MasterOutcome {
         levels: meters.stats.summary(),
         clip_ratio: meters.stats.clip_ratio(),
         loudness: meters.loudness.loudness(),
         file: name,
         envelope: meters.envelope,
+        failed,
     }
 }

@@ -50,11 +50,22 @@ impl Meters {
 /// `None` when the song turns Broadcast WAV off.
 pub(super) fn bext(song: &SongPlan, what: &str) -> Option<Bext> {
     song.delivery.bwf.then(|| Bext {
-        description: format!("song {}: {what}", song.id),
+        description: within_bytes(format!("song {}: {what}", song.display_name()), 256),
         originator: "stemflow".into(),
         date: song.delivery.date.clone(),
         time: song.delivery.time.clone(),
     })
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, so a long
+/// title never leaves half a UTF-8 character in the fixed-size field.
+fn within_bytes(mut text: String, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
 }
 
 /// The figures a `bext` chunk carries, from a file's loudness.

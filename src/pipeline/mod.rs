@@ -1,14 +1,21 @@
 //! Wires one song's processors together: a worker per stem (source →
 //! alignment → effects → checks → stem file) feeding the mixer (mix → master
-//! bus → checks → master file) through bounded channels of recycled blocks.
+//! bus → checks → master file) through bounded channels of recycled blocks;
+//! then the delivery versions, each a pass over the unclipped mix.
 //!
 //! This module moves blocks and errors around; the audio maths lives in the
 //! processors it calls. `stem` builds and runs one stem's chain, `master`
-//! the mix and the master's second pass, `schedule` shares them out over
-//! the song's threads, and `meters` is what stems and master both measure.
-//! The files import one way only (this file → schedule → stem and master →
-//! meters), so each stage reads on its own.
+//! the mix and the master's second pass, `deliver` the delivery versions,
+//! `schedule` shares them out over the song's threads, and `meters` is
+//! what stems, master and versions all measure. The files import one way
+//! only (this file → schedule → stem and master; deliver → meters), so
+//! each stage reads on its own.
+//!
+//! A song's pass/fail checks do not stop its render: a failing song is
+//! rendered and measured whole, and [`SongOutcome::failure`] says why it
+//! fails, so its report has the figures that failed (SPEC §10).
 
+mod deliver;
 mod master;
 mod meters;
 mod schedule;
@@ -25,6 +32,7 @@ use crate::types::Frames;
 use crate::verify::envelope::Envelope;
 use crate::verify::{Levels, Loudness};
 
+pub use deliver::DeliverOutcome;
 pub use master::MasterOutcome;
 pub use schedule::CHANNEL_CAPACITY;
 
@@ -66,11 +74,27 @@ pub struct SongOutcome {
     pub master: MasterOutcome,
     /// Waveform envelopes of the stems, for the overview picture.
     pub stem_envelopes: Vec<Envelope>,
+    /// The delivery versions, in manifest order.
+    pub deliver: Vec<DeliverOutcome>,
 }
 
-/// Renders `song` into `dir` (which must exist): `stems/<name>.<ext>` and
-/// `master.<ext>` (`wav` or `flac`). `interrupt` stops it early; `progress` is told the master
-/// frames written so far.
+impl SongOutcome {
+    /// The first check of song `id` that failed (the master's, then each
+    /// version's), as the song's error; `None` when it passed.
+    pub fn failure(&self, id: &str) -> Option<SongError> {
+        std::iter::once(&self.master.failed)
+            .chain(self.deliver.iter().map(|d| &d.failed))
+            .flatten()
+            .next()
+            .map(|f| SongError::new(id, Stage::Verify, f.clone().into()))
+    }
+}
+
+/// Renders `song` into `dir` (which must exist): `stems/<name>.<ext>`,
+/// `master.<ext>` (`wav` or `flac`) and `deliver/<name>.<ext>`. A failed
+/// check is in the outcome ([`SongOutcome::failure`]), not an error.
+/// `interrupt` stops it early; `progress` is told the master frames
+/// written so far.
 pub fn render_song(
     song: &SongPlan,
     dir: &Path,
@@ -97,9 +121,14 @@ pub fn render_song(
         return Err(cancelled());
     }
     let mixed = mixed.ok_or_else(cancelled)?;
-    let gain = crate::mix::bus::normalisation_gain(&song.master, mixed.loudness.lufs);
+    let mix_lufs = mixed.loudness.lufs;
+    let gain = crate::mix::bus::normalisation_gain(&song.master, mix_lufs);
     let master = master::finish(song, dir, mixed, block_size, interrupt)
         .map_err(|f| f.in_song(&song.id, None))?;
+    let pre = master::pre_path(dir);
+    let versions = deliver::render_all(song, dir, (&pre, mix_lufs), block_size, interrupt);
+    let _ = std::fs::remove_file(&pre);
+    let versions = versions?;
     // Every worker that returned no figures recorded why (handled above),
     // unless it was cancelled: then the song as a whole was cancelled.
     let figures: Option<Vec<StemFigures>> = figures.into_iter().collect();
@@ -109,7 +138,7 @@ pub fn render_song(
         let gain = gain.map_err(|e| SongError::new(&song.id, Stage::Mix, e))?;
         figures = restage_all(song, dir, gain, block_size, interrupt)?;
     }
-    Ok(outcome(song, aligns, figures, master))
+    Ok(outcome(song, aligns, figures, (master, versions)))
 }
 
 /// Writes every staged post-fader stem with the normalisation `gain`, one
@@ -139,7 +168,7 @@ fn outcome(
     song: &SongPlan,
     aligns: Vec<(AlignInfo, Option<PlacementInfo>)>,
     figures: Vec<StemFigures>,
-    master: MasterOutcome,
+    (master, deliver): (MasterOutcome, Vec<DeliverOutcome>),
 ) -> SongOutcome {
     let (stems, stem_envelopes) = song
         .stems
@@ -164,5 +193,6 @@ fn outcome(
         stems,
         master,
         stem_envelopes,
+        deliver,
     }
 }

@@ -181,6 +181,7 @@ fn open_aligned(
     block_size: usize,
 ) -> Result<Aligner, StageFailure> {
     let src = source::open(song, &stem.name, source).at(Stage::Source)?;
+    let src = source::fit_tempo(src, song, stem).at(Stage::Source)?;
     let settings = align_settings(song, stem, target);
     Aligner::new(src, song.spec.channels, block_size, settings).at(Stage::Align)
 }

@@ -6,16 +6,19 @@
 mod drums;
 pub mod file;
 mod resample;
+pub mod stretch;
 mod tone;
+mod varispeed;
 mod wavdata;
 
 pub use drums::Drums;
 pub use file::FileSource;
 pub use resample::Resampled;
+pub use stretch::Stretched;
 pub use tone::Tone;
 
 use crate::error::StageError;
-use crate::plan::{SongPlan, SourceSpec};
+use crate::plan::{SongPlan, SourceSpec, StemPlan};
 use crate::seed::{stem_key, uniform};
 use crate::types::{Block, Frames};
 
@@ -150,6 +153,43 @@ pub fn open(song: &SongPlan, stem: &str, spec: &SourceSpec) -> Result<Box<dyn So
         )),
         SourceSpec::File { path } => open_file(path, rate, song.spec.channels)?,
     })
+}
+
+/// `src` fitted to the song's tempo and the stem's key (SPEC §9): its
+/// `source_bpm` and `transpose`.
+pub fn fit_tempo(
+    src: Box<dyn Source>,
+    song: &SongPlan,
+    stem: &StemPlan,
+) -> Result<Box<dyn Source>, StageError> {
+    let ratio = stem.source_bpm.map(|b| b / song.bpm);
+    let spec = song.spec;
+    fit(src, ratio, stem.transpose, spec.sample_rate, spec.channels)
+}
+
+/// `src` (S frames) fitted to the song: `tempo_ratio` = source_bpm / bpm
+/// stretches it to exactly round(S · ratio) frames, pitch kept;
+/// `semitones` shifts its pitch, duration kept. Unchanged when neither
+/// applies.
+pub fn fit(
+    src: Box<dyn Source>,
+    tempo_ratio: Option<f64>,
+    semitones: f64,
+    rate: u32,
+    channels: u16,
+) -> Result<Box<dyn Source>, StageError> {
+    let ratio = tempo_ratio.unwrap_or(1.0);
+    if ratio == 1.0 && semitones == 0.0 {
+        return Ok(src);
+    }
+    let target = Frames((src.len().0 as f64 * ratio).round() as u64);
+    let src: Box<dyn Source> = if semitones == 0.0 {
+        src
+    } else {
+        let speed = 2f64.powf(semitones / 12.0);
+        Box::new(varispeed::Varispeed::new(src, speed, channels)?)
+    };
+    Ok(Box::new(Stretched::new(src, target, rate, channels)?))
 }
 
 /// An audio file as a source at `rate` with `channels` channels,

@@ -120,6 +120,42 @@ impl<'a> Staging<'a> {
         Ok(marker)
     }
 
+    /// Keeps the staging folder of a song that failed its checks as
+    /// `OUT/.stemflow/failed/<id>/`, for inspection (`--keep-failed`,
+    /// SPEC §10), replacing what an earlier failure of the song left there.
+    /// The folder only ever appears whole: it is complete here and moves in
+    /// one rename (an exchange with the old one where the system has it;
+    /// otherwise the old one goes to trash/ first, which the next open
+    /// cleans if this process dies in between). `failed/` is never cleaned
+    /// as temporary state. Returns where the folder now is.
+    pub fn keep_failed(self) -> Result<PathBuf, StoreError> {
+        let dest = self.out.failed.join(&self.id);
+        let io = |e| StoreError::io(&dest, Some(&self.id), e);
+        match fs::symlink_metadata(&dest) {
+            Ok(m) if m.is_dir() => {
+                if self.out.exchange && exchange(&self.path, &dest).is_ok() {
+                    // The old folder is now at the staging path: `Drop`
+                    // deletes it.
+                    return Ok(dest);
+                }
+                let trash = self.out.trash.join(unique_name(&self.id));
+                fs::rename(&dest, &trash).map_err(io)?;
+                let _ = discard(&trash, false);
+            }
+            Ok(m) => {
+                return Err(StoreError::NotADirectory {
+                    path: dest.clone(),
+                    id: Some(self.id.clone()),
+                    found: super::names::describe(m.file_type()),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        self.place(&dest)?;
+        Ok(dest)
+    }
+
     /// Renames the staging folder to the absent `dest`.
     fn place(&self, dest: &Path) -> Result<(), StoreError> {
         place_new(&self.path, dest).map_err(|e| {
@@ -213,6 +249,41 @@ pub(super) mod tests {
 
     fn entries(dir: &Path) -> usize {
         fs::read_dir(dir).expect("read_dir").count()
+    }
+
+    #[test]
+    fn keep_failed_replaces_the_kept_folder_whole_and_cleanup_keeps_it() {
+        for exchange in [true, false] {
+            let t = tempfile::tempdir().expect("tempdir");
+            let mut dir = OutDir::open(t.path()).expect("open");
+            dir.set_exchange(exchange);
+            let keep = |files: &[(&str, &[u8])]| {
+                let lock = dir.try_lock("s").expect("lock").expect("free");
+                let staging = dir.stage("s", &lock).expect("stage");
+                for (path, bytes) in files {
+                    let path = staging.path().join(path);
+                    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                    fs::write(path, bytes).expect("write");
+                }
+                staging.keep_failed().expect("keep")
+            };
+            let first = keep(&[("master.wav", b"one"), ("deliver/a.flac", b"a")]);
+            let second = keep(&[("master.wav", b"two")]);
+            assert_eq!(first, t.path().join(".stemflow/failed/s"));
+            assert_eq!(second, first);
+            assert_eq!(fs::read(second.join("master.wav")).expect("read"), b"two");
+            assert!(
+                !second.join("deliver").exists(),
+                "nothing of the first stays"
+            );
+            for sub in ["tmp", "trash"] {
+                assert_eq!(entries(&t.path().join(".stemflow").join(sub)), 0, "{sub}");
+            }
+            // Not temporary state: the next open's cleanup leaves it.
+            drop(dir);
+            OutDir::open(t.path()).expect("reopen");
+            assert_eq!(fs::read(second.join("master.wav")).expect("kept"), b"two");
+        }
     }
 
     fn check_replaces(exchange: bool) {

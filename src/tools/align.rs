@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use super::ToolError;
+use super::{StdinFile, ToolError, is_stdio};
 use crate::align::{AlignInfo, AlignSettings, Aligner, Grid};
 use crate::error::StageError;
 use crate::io::AudioOut;
+use crate::io::stream::WavStream;
 use crate::plan::{AlignMode, Codec, Dither};
 use crate::source::{self, file};
 use crate::timing::Meter;
@@ -79,7 +80,8 @@ pub struct Aligned {
 }
 
 /// Writes `input` aligned as `req` asks to `output` (whole or not at all)
-/// and returns what the aligner did.
+/// and returns what the aligner did. `-` as `input` reads standard input;
+/// `-` as `output` streams a WAV to standard output.
 pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Aligned, ToolError> {
     if !(req.duration.is_finite()
         && req.duration > 0.0
@@ -92,6 +94,40 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
     }
     let grid = req.grid()?;
     let codec = output_codec(output, req.format)?;
+    let stdin = match is_stdio(input) {
+        true => Some(StdinFile::read()?),
+        false => None,
+    };
+    let input = stdin.as_ref().map_or(input, StdinFile::path);
+    let (mut aligner, spec, target) =
+        open_aligner(input, req, grid).map_err(|e| match (&stdin, e) {
+            (Some(s), ToolError::Stage(e)) => StageError::Invalid(s.named(e.to_string())).into(),
+            (_, e) => e,
+        })?;
+    if is_stdio(output) {
+        stream_aligned(&mut aligner, spec, target)?;
+    } else {
+        // Write beside the output and rename, so a failure leaves no partial file.
+        let tmp = output.with_extension(format!("stemflow-partial.{}", codec.extension()));
+        let result = write_aligned(&mut aligner, &tmp, output, spec, codec);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+    }
+    Ok(Aligned {
+        target,
+        info: aligner.info().clone(),
+    })
+}
+
+/// The aligner over `input` as `req` asks, the stream it produces and its
+/// length.
+fn open_aligner(
+    input: &Path,
+    req: &AlignRequest,
+    grid: Option<Grid>,
+) -> Result<(Aligner, StreamSpec, Frames), ToolError> {
     let info = file::probe(input)?;
     if info.channels > 2 {
         return Err(StageError::Invalid(format!(
@@ -117,35 +153,56 @@ pub fn align_file(input: &Path, output: &Path, req: &AlignRequest) -> Result<Ali
         grid,
         fade_ms: FADE_MS,
     };
-    let mut aligner = Aligner::new(src, info.channels, BLOCK_SIZE, settings)?;
-    // Write beside the output and rename, so a failure leaves no partial file.
-    let tmp = output.with_extension(format!("stemflow-partial.{}", codec.extension()));
-    let result = write_aligned(&mut aligner, &tmp, output, spec, codec);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    Ok(Aligned {
-        target: settings.target,
-        info: aligner.info().clone(),
-    })
+    let aligner = Aligner::new(src, info.channels, BLOCK_SIZE, settings)?;
+    Ok((aligner, spec, settings.target))
 }
 
 /// The codec `output`'s name asks for: FLAC for `.flac` (integer formats
-/// only: FLAC has no float samples), else WAV. Never RIFF bytes under a
-/// `.flac` name.
+/// only: FLAC has no float samples), WAV for `.wav`/`.wave` and for `-`
+/// (standard output). Any other name is refused rather than given bytes
+/// its extension does not promise (`out.mp3` holding RIFF).
 fn output_codec(output: &Path, format: SampleFormat) -> Result<Codec, ToolError> {
-    let flac = output
+    if is_stdio(output) {
+        return Ok(Codec::Wav);
+    }
+    let ext = output
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("flac"));
-    match (flac, format) {
-        (false, _) => Ok(Codec::Wav),
-        (true, SampleFormat::Float) => Err(ToolError::Argument(format!(
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match (ext.as_deref(), format) {
+        (Some("wav" | "wave"), _) => Ok(Codec::Wav),
+        (Some("flac"), SampleFormat::Float) => Err(ToolError::Argument(format!(
             "{}: FLAC holds integer samples only: give --format pcm16 or pcm24",
             output.display()
         ))),
-        (true, _) => Ok(Codec::Flac),
+        (Some("flac"), _) => Ok(Codec::Flac),
+        (other, _) => Err(ToolError::Argument(format!(
+            "{}: {}; stemflow writes .wav and .flac files (or `-` for a WAV on standard output)",
+            output.display(),
+            match other {
+                Some(e) => format!("cannot write .{e} files"),
+                None => "has no extension to choose the format by".into(),
+            }
+        ))),
     }
+}
+
+/// Streams the aligner as a WAV on standard output: the length is known
+/// (`target`), so the header has the final sizes and no seek is needed.
+fn stream_aligned(
+    aligner: &mut Aligner,
+    spec: StreamSpec,
+    target: Frames,
+) -> Result<(), StageError> {
+    let key = crate::seed::stem_key(1, "align");
+    let out = std::io::BufWriter::with_capacity(1 << 17, std::io::stdout().lock());
+    let dither = (Dither::Tpdf, key);
+    let mut writer = WavStream::new(out, "standard output", spec, dither, target.0)?;
+    let mut block = Block::new(spec.channels, BLOCK_SIZE);
+    while aligner.read(&mut block)? > 0 {
+        writer.write(&block)?;
+    }
+    writer.finish()
 }
 
 /// Streams the aligner into a `codec` file at `tmp`, then renames it to

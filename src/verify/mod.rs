@@ -42,57 +42,78 @@ pub fn to_db(v: f64) -> Option<f64> {
     (v > 0.0).then(|| 20.0 * v.log10())
 }
 
+/// A failed pass/fail check, kept beside the figures it failed on: a song
+/// failing its checks is still measured and reported whole (SPEC §10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckFailure {
+    pub check: &'static str,
+    pub detail: String,
+}
+
+impl From<CheckFailure> for StageError {
+    fn from(f: CheckFailure) -> StageError {
+        StageError::Check {
+            check: f.check,
+            detail: f.detail,
+        }
+    }
+}
+
 /// The master's pass/fail checks: clip ratio, RMS floor, loudness target
 /// and true-peak ceiling.
 pub fn check_master(
     stats: &StreamStats,
     loudness: &Loudness,
     limits: &VerifyLimits,
-) -> Result<(), StageError> {
+) -> Result<(), CheckFailure> {
+    check_stream("master", stats, loudness, limits)
+}
+
+/// The pass/fail checks of the master or a delivery version (`what`
+/// names it in the message).
+pub fn check_stream(
+    what: &str,
+    stats: &StreamStats,
+    loudness: &Loudness,
+    limits: &VerifyLimits,
+) -> Result<(), CheckFailure> {
+    let fail = |check, detail| Err(CheckFailure { check, detail });
     if let Some(target) = limits.target_lufs {
         match loudness.lufs {
             Some(l) if (l - target).abs() <= limits.lufs_tolerance => {}
             got => {
-                return Err(StageError::Check {
-                    check: "loudness",
-                    detail: format!(
-                        "master integrated loudness is {}, the target {target} ± {} LUFS",
-                        got.map_or("undefined (silence)".to_string(), |l| format!(
-                            "{l:.2} LUFS"
-                        )),
-                        limits.lufs_tolerance
-                    ),
+                let got = got.map_or("undefined (silence)".to_string(), |l| {
+                    format!("{l:.2} LUFS")
                 });
+                let tolerance = limits.lufs_tolerance;
+                let detail = format!(
+                    "{what} integrated loudness is {got}, the target {target} ± {tolerance} LUFS"
+                );
+                return fail("loudness", detail);
             }
         }
     }
     if let (Some(max), Some(tp)) = (limits.max_true_peak_db, loudness.true_peak_db)
         && tp > max
     {
-        return Err(StageError::Check {
-            check: "true_peak",
-            detail: format!("master true peak is {tp:.2} dBTP, above the ceiling of {max} dBTP"),
-        });
+        let detail = format!("{what} true peak is {tp:.2} dBTP, above the ceiling of {max} dBTP");
+        return fail("true_peak", detail);
     }
     if stats.clip_ratio() > limits.max_clip_ratio {
-        return Err(StageError::Check {
-            check: "clip_ratio",
-            detail: format!(
-                "{:.6} of the master's samples are at or above {CLIP_LEVEL}; the limit is {}",
-                stats.clip_ratio(),
-                limits.max_clip_ratio
-            ),
-        });
+        let detail = format!(
+            "{:.6} of the {what}'s samples are at or above {CLIP_LEVEL}; the limit is {}",
+            stats.clip_ratio(),
+            limits.max_clip_ratio
+        );
+        return fail("clip_ratio", detail);
     }
     if stats.rms() < limits.min_rms {
-        return Err(StageError::Check {
-            check: "min_rms",
-            detail: format!(
-                "master RMS {:.6} is below the floor of {} (too quiet)",
-                stats.rms(),
-                limits.min_rms
-            ),
-        });
+        let detail = format!(
+            "{what} RMS {:.6} is below the floor of {} (too quiet)",
+            stats.rms(),
+            limits.min_rms
+        );
+        return fail("min_rms", detail);
     }
     Ok(())
 }

@@ -3,11 +3,13 @@
 //! order of the calls here and in `song`, `stem` and `effect` is part of the
 //! contract: the same bad manifest always names the same key and line.
 
+mod deliver;
 mod delivery;
 mod effect;
 mod placement;
 mod song;
 mod stem;
+mod tempo;
 
 use std::collections::HashSet;
 use std::ops::{Range, RangeInclusive};

@@ -1,7 +1,7 @@
 //! One `[[songs]]` table: its settings resolved against `[defaults]`, each
 //! group of keys checked by its own step, in the order the errors are
 //! reported (id, bpm, format, duration, verify, archive, reference,
-//! keep_files, delivery, sections, stems, master).
+//! keep_files, delivery, sections, stems, master, deliver).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -14,6 +14,10 @@ use crate::manifest::{is_reserved_name, is_valid_name};
 use crate::plan::{Clip, Compression, Dither, MasterPlan, ReferencePlan, SongPlan, VerifyLimits};
 use crate::timing::{Meter, Section, Timing};
 use crate::types::{SampleFormat, StreamSpec};
+
+/// Longest `title`: it fits a table column and the 256-byte `bext`
+/// description with room for the file's name.
+const MAX_TITLE_CHARS: usize = 200;
 
 impl Validator<'_> {
     /// One song, with `defaults` filling what it leaves out (its digest is
@@ -28,6 +32,7 @@ impl Validator<'_> {
     ) -> Result<SongPlan, ManifestError> {
         let at = At::song(span, &raw.id);
         self.identity(at, &raw.id, raw.bpm)?;
+        let title = self.title(at, raw.title.as_deref())?;
         let spec = self.spec(at, &raw, defaults)?;
         let duration = self.duration(at, raw.duration, raw.reference.is_some())?;
         self.at_least_one_frame(at, duration, spec.sample_rate)?;
@@ -46,16 +51,19 @@ impl Validator<'_> {
         )?;
         let stems = self.stems(at, raw.stems, spec, (&timing, duration), base_dir)?;
         let master = self.master(at, &raw.master)?;
+        let dither = raw.dither.or(defaults.dither).unwrap_or(Dither::Tpdf);
+        let deliver = self.deliver(at, raw.deliver, spec, dither)?;
         let compression = raw.compression.or(defaults.compression);
         Ok(SongPlan {
             id: raw.id.clone(),
+            title,
             index,
             bpm: raw.bpm,
             meter,
             duration,
             spec,
             seed: raw.seed.or(defaults.seed).unwrap_or(1),
-            dither: raw.dither.or(defaults.dither).unwrap_or(Dither::Tpdf),
+            dither,
             verify,
             master,
             archive,
@@ -65,6 +73,7 @@ impl Validator<'_> {
             timing,
             stems,
             delivery,
+            deliver,
             digest: String::new(),
             fingerprint: String::new(),
         })
@@ -89,6 +98,24 @@ impl Validator<'_> {
         let ok = bpm > 0.0 && bpm <= 1000.0;
         self.number(at, "bpm", bpm, ok, "must be > 0 and <= 1000")?;
         Ok(())
+    }
+
+    /// The free-text title: any printable text (spaces, accents), no
+    /// control characters (they would drive a terminal or break a table).
+    fn title(&self, at: At<'_>, title: Option<&str>) -> Result<Option<String>, ManifestError> {
+        let Some(title) = title else {
+            return Ok(None);
+        };
+        let what = if title.trim().is_empty() {
+            "must not be empty"
+        } else if title.chars().any(char::is_control) {
+            "must not contain control characters (newline, tab, escape, ...)"
+        } else if title.chars().count() > MAX_TITLE_CHARS {
+            "must be at most 200 characters"
+        } else {
+            return Ok(Some(title.to_string()));
+        };
+        Err(self.err(at, Some("title"), what))
     }
 
     /// The output stream: rate, channels, format.

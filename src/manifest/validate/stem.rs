@@ -59,7 +59,7 @@ impl Validator<'_> {
     }
 
     /// One stem, checked in key order: source, gain, pan, crossfade, fade,
-    /// effects, loop_bars, placement.
+    /// effects, loop_bars, tempo and key, placement.
     fn stem(
         &self,
         at: At<'_>,
@@ -76,6 +76,7 @@ impl Validator<'_> {
             self.pan_and_fades(at, raw.pan, raw.crossfade_ms, raw.fade_ms)?;
         let effects = self.effects(at, std::mem::take(&mut raw.effects), nyquist)?;
         let loop_bars = self.loop_bars(at, raw.loop_bars)?;
+        let (source_bpm, transpose) = self.tempo_and_key(at, &raw, song.0.bpm)?;
         let align = raw.align.unwrap_or(AlignMode::Auto);
         let placement = self.placement(at, &raw, (&source, align), song)?;
         Ok(StemPlan {
@@ -90,6 +91,8 @@ impl Validator<'_> {
             fade_ms,
             loop_bars,
             placement,
+            source_bpm,
+            transpose,
         })
     }
 
