@@ -96,7 +96,10 @@ stages! {
 }
 
 mod api;
-mod cli;
+/// The command line: public only for the `stemflow` binary (`src/main.rs`,
+/// a crate of its own) to run; not part of the library's API.
+#[doc(hidden)]
+pub mod cli;
 
 pub use api::{Manifest, RenderError, RenderOptions, SongCheck, StemCheck, render, render_until};
 pub use error::StageError;
@@ -105,11 +108,6 @@ pub use output::{SongSummary, Status, Summary};
 pub use timing::{Meter, Section, SectionTiming, Timing};
 pub use tools::verify::{Expect, VerifyReport, verify_file};
 pub use verify::Loudness;
-
-/// The `stemflow` command line: parses the process's arguments, runs the
-/// subcommand, prints its output and returns the exit code (0 ok, 1 a song
-/// failed, 2 bad command line or manifest, 130 interrupted).
-pub use cli::main as cli_main;
 
 /// The built-in demo manifest (SPEC §7): what `stemflow init` writes and
 /// `stemflow render` renders when given no manifest.

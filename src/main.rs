@@ -1,4 +1,4 @@
 fn main() {
-    let code = stemflow::cli_main();
+    let code = stemflow::cli::main();
     std::process::exit(code);
 }
