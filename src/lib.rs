@@ -96,9 +96,12 @@ stages! {
 }
 
 mod api;
-/// The command line: public only for the `stemflow` binary (`src/main.rs`,
-/// a crate of its own) to run; not part of the library's API.
+// The command line: public only for the `stemflow` binary (`src/main.rs`,
+// a crate of its own) to run; not part of the library's API.
+// Its doc comments are `--help` text (clap reads them), written for
+// terminals: `<id>` there is a placeholder, not an HTML tag.
 #[doc(hidden)]
+#[allow(rustdoc::invalid_html_tags)]
 pub mod cli;
 
 pub use api::{Manifest, RenderError, RenderOptions, SongCheck, StemCheck, render, render_until};
