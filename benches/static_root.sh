@@ -50,10 +50,11 @@ if [ "$(id -u)" = 0 ]; then
 else
   enter=(unshare -r -R "$root")
 fi
-# Runs stemflow in the empty root under the limit; prints "KiB seconds".
+# Runs stemflow in the empty root under the limit; prints peak RSS (KiB),
+# wall and CPU seconds.
 run() {
   local log="$root.time"
-  if ! /usr/bin/time -f "%M %e" -o "$log" \
+  if ! /usr/bin/time -f "%M %e %U+%S" -o "$log" \
     prlimit --as="$limit" "${enter[@]}" /stemflow render "$@" --out /out --quiet >/dev/null 2>"$root.err"; then
     cat "$root.err" "$log" >&2
     rm -f "$root.err" "$log"
@@ -69,12 +70,13 @@ run() {
 }
 
 size=$(stat -c %s "$bin")
-read -r rss_demo t_demo < <(run)
+read -r rss_demo t_demo cpu_demo < <(run)
 test -f "$root/out/demo/master.wav" -a -f "$root/out/demo/audio_deliverables.zip"
 rm -rf "$root/out"
-read -r rss_long t_long < <(run /long.toml)
+read -r rss_long t_long cpu_long < <(run /long.toml)
 test -f "$root/out/demo/master.wav"
 echo "binary: $size bytes ($(python3 -c "print(f'{$size / 1048576:.1f}')") MiB), static, stripped"
 echo "limit: --as $limit bytes (64 MiB)"
-echo "demo (137 s):      peak RSS ${rss_demo} KiB, ${t_demo} s"
-echo "demo (${secs} s): peak RSS ${rss_long} KiB, ${t_long} s"
+cpu() { python3 -c "print(f'{$1:.2f}')"; }
+echo "demo (137 s):      peak RSS ${rss_demo} KiB, ${t_demo} s wall, $(cpu "$cpu_demo") s CPU"
+echo "demo (${secs} s): peak RSS ${rss_long} KiB, ${t_long} s wall, $(cpu "$cpu_long") s CPU"

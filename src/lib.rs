@@ -28,7 +28,19 @@
 //! let out = tempfile::tempdir()?;
 //! let summary = stemflow::render(&manifest, out.path(), &RenderOptions::default())?;
 //! assert_eq!(summary.songs[0].status, Status::Ok);
-//! assert!(out.path().join("tiny/master.wav").is_file());
+//!
+//! // Check a file as `stemflow verify` does: the master is 0.5 s long.
+//! let expect = stemflow::Expect { duration: Some(0.5), ..Default::default() };
+//! let report = stemflow::verify_file(&out.path().join("tiny/master.wav"), &expect)?;
+//! assert!(report.ok, "{:?}", report.failures);
+//! assert_eq!(report.frames, 24_000);
+//!
+//! // Sections in beats, seconds and frames, as `stemflow timing` shows them.
+//! let sections = [("intro", 8), ("verse", 16)]
+//!     .map(|(name, beats)| stemflow::Section { name: name.into(), beats });
+//! let timing = stemflow::Timing::new(120.0, 48_000, &sections);
+//! assert_eq!(timing.sections[1].start, 4.0);
+//! assert_eq!(timing.sections[1].end_frame, 12 * 48_000);
 //! # Ok(())
 //! # }
 //! ```
@@ -108,7 +120,7 @@ pub use api::{Manifest, RenderError, RenderOptions, SongCheck, StemCheck, render
 pub use error::StageError;
 pub use manifest::ManifestError;
 pub use output::{SongSummary, Status, Summary};
-pub use timing::{Meter, Section, SectionTiming, Timing};
+pub use timing::{Meter, PastDuration, Section, SectionTiming, Timing};
 pub use tools::verify::{Expect, VerifyReport, verify_file};
 pub use verify::Loudness;
 
