@@ -26,7 +26,7 @@
 //!
 //! with `kernel_portable` `#[inline(always)]` and `kernel_avx` the same
 //! code under `#[target_feature]`, so both paths are one source. Tests pass
-//! each [`Level`] the CPU has (see [`Isa::new`]) to hold every fast path to
+//! each [`Level`] the CPU has (through `Isa::new`) to hold every fast path to
 //! the portable one bit for bit.
 
 use std::sync::OnceLock;
@@ -45,20 +45,23 @@ pub enum Level {
 
 impl Level {
     /// Every level, lowest first.
+    #[cfg(test)]
     pub const ALL: [Level; 3] = [Level::Portable, Level::Avx, Level::AvxFma];
 }
 
 /// A [`Level`] this CPU is known to run: the licence the fast kernels'
-/// `unsafe` calls rest on. Only [`isa`] and [`Isa::new`] make one, each
+/// `unsafe` calls rest on. Only [`isa`] and the tests' `Isa::new` make one, each
 /// after checking the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Isa(Level);
 
 impl Isa {
     /// The baseline, valid on every CPU.
+    #[cfg(test)]
     pub const PORTABLE: Isa = Isa(Level::Portable);
 
     /// `level`, if this CPU runs it: how tests force each path.
+    #[cfg(test)]
     pub fn new(level: Level) -> Option<Isa> {
         (level <= isa().0).then_some(Isa(level))
     }

@@ -164,11 +164,6 @@ impl Block {
         let c = self.channels;
         self.samples_mut().chunks_exact_mut(c)
     }
-
-    /// Fills the frames in use with silence.
-    pub fn silence(&mut self) {
-        self.samples_mut().fill(0.0);
-    }
 }
 
 #[cfg(test)]

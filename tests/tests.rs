@@ -18,6 +18,7 @@ mod files;
 mod golden;
 mod grid;
 mod manifest_reference;
+mod packaging;
 mod properties;
 mod render;
 mod safety;

@@ -1,14 +1,15 @@
 //! `stemflow._stemflow`: the Python binding of the stemflow crate.
 //!
-//! A thin layer over the crate's public API — the batch runner, the
-//! manifest parser, the timing, the loudness meter and the aligner — so
-//! Python gets the same bytes and figures as the command line. What this
+//! A thin layer over the crate — its public API (manifest, render, check,
+//! timing) and, through the `internals` feature, the loudness meter and
+//! the aligner that the array functions drive — so Python gets the same
+//! bytes and figures as the command line. What this
 //! layer adds is only what Python needs: manifests from dicts and strings,
 //! the GIL released while audio is processed, Ctrl-C turned into the
 //! batch's interrupt flag, and numpy arrays read in place as a `Source`.
 //!
-//! `manifest` turns Python arguments into a plan and manifest errors into
-//! `ManifestError`; `render` runs and inspects plans; `audio` streams numpy
+//! `manifest` turns Python arguments into a manifest and its errors into
+//! `ManifestError`; `render` runs and inspects manifests; `audio` streams numpy
 //! arrays through the meter and the aligner.
 
 mod audio;

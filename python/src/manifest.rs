@@ -4,13 +4,12 @@
 //! line) become `stemflow.ManifestError` with the error's fields as
 //! attributes, so scripts can point at the line, song, stem and key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use stemflow::manifest;
-use stemflow::plan::Plan;
+use stemflow::Manifest;
 
 pyo3::create_exception!(
     stemflow,
@@ -27,7 +26,7 @@ const DICT_NAME: &str = "<dict>";
 const TEXT_NAME: &str = "<string>";
 
 /// Turns a crate manifest error into `stemflow.ManifestError`.
-pub fn to_py_err(py: Python<'_>, e: &manifest::ManifestError) -> PyErr {
+pub fn to_py_err(py: Python<'_>, e: &stemflow::ManifestError) -> PyErr {
     let err = ManifestError::new_err(e.to_string());
     let value = err.value(py);
     // Setting attributes on a fresh exception instance cannot fail short of
@@ -45,7 +44,7 @@ pub fn to_py_err(py: Python<'_>, e: &manifest::ManifestError) -> PyErr {
 fn own_error(py: Python<'_>, file: &str, message: String) -> PyErr {
     to_py_err(
         py,
-        &manifest::ManifestError {
+        &stemflow::ManifestError {
             file: file.to_string(),
             line: None,
             song: None,
@@ -56,17 +55,17 @@ fn own_error(py: Python<'_>, file: &str, message: String) -> PyErr {
     )
 }
 
-/// The plan of `manifest`: `None` (the built-in demo), a dict, TOML text
+/// The validated `manifest`: `None` (the built-in demo), a dict, TOML text
 /// (a `str` holding a newline) or a path (`str` or `os.PathLike`).
-pub fn plan_from(py: Python<'_>, manifest: Option<&Bound<'_, PyAny>>) -> PyResult<Plan> {
+pub fn manifest_from(py: Python<'_>, manifest: Option<&Bound<'_, PyAny>>) -> PyResult<Manifest> {
     let parsed = match manifest {
-        None => manifest::parse(stemflow::DEMO_MANIFEST, "<built-in demo>", Path::new(".")),
+        None => Ok(Manifest::demo()),
         Some(m) if m.is_instance_of::<PyDict>() => {
             let text = dict_to_toml(py, m)?;
-            manifest::parse(&text, DICT_NAME, Path::new("."))
+            Manifest::parse(&text, DICT_NAME, ".")
         }
         Some(m) if m.is_instance_of::<PyString>() && m.extract::<String>()?.contains('\n') => {
-            manifest::parse(&m.extract::<String>()?, TEXT_NAME, Path::new("."))
+            Manifest::parse(&m.extract::<String>()?, TEXT_NAME, ".")
         }
         Some(m) => {
             let path: PathBuf = m.extract().map_err(|_| {
@@ -74,7 +73,7 @@ pub fn plan_from(py: Python<'_>, manifest: Option<&Bound<'_, PyAny>>) -> PyResul
                     "manifest must be None, a dict, TOML text or a path",
                 )
             })?;
-            manifest::load(&path)
+            Manifest::load(&path)
         }
     };
     parsed.map_err(|e| to_py_err(py, &e))

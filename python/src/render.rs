@@ -8,7 +8,7 @@
 //! binding waits for the batch to stop (it removes its temporary folders)
 //! before raising `KeyboardInterrupt`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -16,17 +16,10 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use serde_json::json;
-use stemflow::batch::{self, BatchOptions};
-use stemflow::output::Summary;
-use stemflow::plan::{Plan, SongPlan};
-use stemflow::progress::Progress;
-use stemflow::timing::{Section, Timing};
+use stemflow::{Manifest, Meter, RenderError, RenderOptions, Section, Summary, Timing};
 
-use crate::manifest::{plan_from, to_python};
+use crate::manifest::{manifest_from, to_python};
 
-/// Frames per processing block (the command's default; never changes the
-/// output).
-const BLOCK_SIZE: usize = 4096;
 /// How often a waiting render lets Python run its signal handlers.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
@@ -45,23 +38,17 @@ pub fn render<'py>(
     force: bool,
     progress: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let plan = plan_from(py, manifest)?;
-    let jobs = match jobs {
+    let manifest = manifest_from(py, manifest)?;
+    let mut opts = RenderOptions::default();
+    match jobs {
         Some(0) => return Err(PyValueError::new_err("jobs must be at least 1")),
-        Some(j) => j,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let opts = BatchOptions {
-        out,
-        jobs,
-        block_size: BLOCK_SIZE,
-        shard: shard.map(parse_shard).transpose()?,
-        force,
-        fail_fast: false,
-        sync: false,
-        keep_failed: false,
-    };
-    let summary = run_interruptible(py, &plan, &opts, progress)?;
+        Some(j) => opts.jobs = j,
+        None => {}
+    }
+    opts.shard = shard.map(parse_shard).transpose()?;
+    opts.force = force;
+    opts.progress = progress;
+    let summary = run_interruptible(py, &manifest, &out, &opts)?;
     to_python(py, &summary)
 }
 
@@ -69,18 +56,17 @@ pub fn render<'py>(
 /// signal handlers while it runs.
 fn run_interruptible(
     py: Python<'_>,
-    plan: &Plan,
-    opts: &BatchOptions,
-    progress: bool,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &RenderOptions,
 ) -> PyResult<Summary> {
     let interrupt = AtomicBool::new(false);
-    let bar = Progress::new(progress, batch::selected(plan, opts.shard).count());
     let mut pending: Option<PyErr> = None;
     let result = std::thread::scope(|scope| {
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
-        let (interrupt, bar) = (&interrupt, &bar);
+        let interrupt = &interrupt;
         let worker = scope.spawn(move || {
-            let r = batch::run(plan, opts, interrupt, bar);
+            let r = stemflow::render_until(manifest, out, opts, interrupt);
             let _ = done_tx.send(());
             r
         });
@@ -97,13 +83,15 @@ fn run_interruptible(
         }
         py.detach(|| worker.join())
     });
-    bar.finish(pending.is_some());
     if let Some(e) = pending {
         return Err(e);
     }
     let summary = result
         .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the render thread panicked"))?;
-    summary.map_err(|e| PyOSError::new_err(e.to_string()))
+    summary.map_err(|e| match e {
+        RenderError::Options(m) => PyValueError::new_err(m),
+        e => PyOSError::new_err(e.to_string()),
+    })
 }
 
 /// `(k, n)` or `"K/N"`: render only songs whose index i has i % n == k.
@@ -129,40 +117,8 @@ fn parse_shard(shard: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
 /// its timing and its warnings (what `stemflow check` prints).
 #[pyfunction]
 pub fn check<'py>(py: Python<'py>, manifest: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let plan = plan_from(py, Some(manifest))?;
-    let songs: Vec<serde_json::Value> = plan.songs.iter().map(song_json).collect();
-    to_python(py, &json!({ "songs": songs }))
-}
-
-/// One song of `check`.
-fn song_json(song: &SongPlan) -> serde_json::Value {
-    let stems: Vec<serde_json::Value> = song
-        .stems
-        .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "source": s.source.kind(),
-                "align": s.align.name(),
-                "gain": s.gain,
-                "effects": s.effects.len(),
-            })
-        })
-        .collect();
-    json!({
-        "id": song.id,
-        "bpm": song.bpm,
-        "meter": song.meter.to_string(),
-        "duration": song.duration,
-        "sample_rate": song.spec.sample_rate,
-        "channels": song.spec.channels,
-        "format": song.spec.format.name(),
-        "frames": song.target_frames_or_zero().0,
-        "archive": song.archive,
-        "stems": stems,
-        "timing": song.timing,
-        "warnings": batch::plan_warnings(song),
-    })
+    let manifest = manifest_from(py, Some(manifest))?;
+    to_python(py, &json!({ "songs": manifest.check() }))
 }
 
 /// Lays sections end to end at `bpm`: each section's start and end in
@@ -187,9 +143,7 @@ pub fn timing<'py>(
             "sample_rate must be 8000..384000, got {sample_rate}"
         )));
     }
-    meter
-        .parse::<stemflow::timing::Meter>()
-        .map_err(PyValueError::new_err)?;
+    meter.parse::<Meter>().map_err(PyValueError::new_err)?;
     let t = Timing::new(bpm, sample_rate, &parse_sections(sections)?);
     to_python(py, &t.sections)
 }

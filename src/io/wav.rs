@@ -100,6 +100,7 @@ impl WavOut {
     }
 
     /// As [`WavOut::create`], switching to RF64 above `threshold` bytes.
+    #[cfg(test)]
     pub fn with_rf64_threshold(
         path: &Path,
         spec: StreamSpec,

@@ -6,7 +6,7 @@
 //! Normalising or limiting needs the whole mix's loudness first, so such a
 //! song's mixer writes the sum unclipped and a second pass runs it through
 //! the [`MasterBus`] ([`bus`]): the normalisation gain, the true-peak
-//! [`Limiter`] ([`limiter`]), then the clip.
+//! [`limiter::Limiter`], then the clip.
 
 use crate::effects::Processor;
 use crate::plan::{Clip, StemPlan};
@@ -16,7 +16,6 @@ pub mod bus;
 pub mod limiter;
 
 pub use bus::{CompensatedBus, MasterBus};
-pub use limiter::Limiter;
 
 /// Per-channel gain of one stem in the mix.
 #[derive(Clone, Debug)]

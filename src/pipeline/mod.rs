@@ -34,7 +34,6 @@ use crate::verify::{Levels, Loudness};
 
 pub use deliver::DeliverOutcome;
 pub use master::MasterOutcome;
-pub use schedule::CHANNEL_CAPACITY;
 
 use master::MixStage;
 use schedule::Failure;

@@ -24,14 +24,13 @@ use crate::types::{Block, Frames};
 
 /// A stream of frames with a known length that can be re-read from any
 /// position.
+#[allow(
+    clippy::len_without_is_empty,
+    reason = "a length in frames, not a container: nothing asks whether a source is empty"
+)]
 pub trait Source: Send {
     /// Total frames the source produces.
     fn len(&self) -> Frames;
-
-    /// Whether the source produces nothing.
-    fn is_empty(&self) -> bool {
-        self.len().0 == 0
-    }
 
     /// Moves the read position to `pos` (at most `len`).
     fn seek(&mut self, pos: Frames) -> Result<(), StageError>;

@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::atomic;
-use super::clean::{self, Cleanup};
+use super::clean;
 use super::error::StoreError;
 use super::layout::Layout;
 use super::lock::SongLock;
@@ -45,7 +45,9 @@ fn ensure_real_dir(path: &Path) -> Result<(), StoreError> {
 #[derive(Debug)]
 pub struct OutDir {
     layout: Layout,
-    cleanup: Cleanup,
+    /// What opening cleaned, for the store's tests.
+    #[cfg(test)]
+    cleanup: clean::Cleanup,
 }
 
 impl OutDir {
@@ -70,8 +72,12 @@ impl OutDir {
         for sub in [&layout.tmp, &layout.trash, &layout.locks, &layout.failed] {
             ensure_real_dir(sub)?;
         }
-        let cleanup = clean::run(&layout)?;
-        Ok(OutDir { layout, cleanup })
+        let _cleanup = clean::run(&layout)?;
+        Ok(OutDir {
+            layout,
+            #[cfg(test)]
+            cleanup: _cleanup,
+        })
     }
 
     /// An OutDir over an existing OUT without cleaning, to look at what a
@@ -80,7 +86,7 @@ impl OutDir {
     pub(super) fn open_without_cleanup(out: &Path) -> OutDir {
         OutDir {
             layout: Layout::new(out, true),
-            cleanup: Cleanup::default(),
+            cleanup: clean::Cleanup::default(),
         }
     }
 
@@ -100,7 +106,8 @@ impl OutDir {
     }
 
     /// What [`OutDir::open`] cleaned, restored or had to leave alone.
-    pub fn cleanup(&self) -> &Cleanup {
+    #[cfg(test)]
+    pub fn cleanup(&self) -> &clean::Cleanup {
         &self.cleanup
     }
 
@@ -113,7 +120,7 @@ impl OutDir {
 
     /// Test hook: use the fallback swap (two renames) instead of
     /// `RENAME_EXCHANGE`, as on systems without it.
-    #[doc(hidden)]
+    #[cfg(test)]
     pub fn set_exchange(&mut self, on: bool) {
         self.layout.exchange = on;
     }

@@ -9,7 +9,7 @@
 //! - a song being rendered is held by an OS advisory lock ([`SongLock`],
 //!   `OUT/.stemflow/locks/<id>.lock`); a second process gets `None` and
 //!   reports the song busy;
-//! - a song folder is built in `OUT/.stemflow/tmp/` ([`Staging`]) and
+//! - a song folder is built in `OUT/.stemflow/tmp/` (`Staging`) and
 //!   published by an atomic swap, so `OUT/<id>` is at every instant the
 //!   complete old folder or the complete new one, also under `kill -9`;
 //! - a folder counts as ours only with the marker `OUT/<id>/.stemflow-song`
@@ -33,7 +33,7 @@
 //! ```
 //!
 //! Test hooks: `STEMFLOW_FAULT_AT=swap:N` and `STEMFLOW_SWAP=rename`, see
-//! [`Staging::publish`].
+//! `Staging::publish`.
 //!
 //! Inside, the files form layers and import only downward: [`OutDir`]
 //! (`dir.rs`) uses staging and publish (`swap.rs`), cleanup (`clean.rs`)
@@ -56,10 +56,7 @@ mod swap;
 #[cfg(test)]
 mod crash_tests;
 
-pub use clean::Cleanup;
 pub use dir::OutDir;
 pub use error::StoreError;
 pub use lock::SongLock;
-pub use marker::{Existing, MARKER, MarkedFile, Marker};
-pub use names::{STATE_DIR, is_valid_id};
-pub use swap::Staging;
+pub use marker::{Existing, Marker};

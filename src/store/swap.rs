@@ -74,11 +74,6 @@ impl<'a> Staging<'a> {
         &self.path
     }
 
-    /// The song id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Writes the marker (every file now in the folder, with sizes, and
     /// `fingerprint`), then puts the folder at `OUT/<id>` atomically: a new
     /// song by a no-replace rename, an existing one of ours by an exchange.
@@ -397,7 +392,7 @@ pub(super) mod tests {
         let mut dir = OutDir::open(t.path()).expect("open");
         dir.set_exchange(true); // whatever STEMFLOW_SWAP says
         publish(&dir, "s", &[("master.wav", b"0")], "0");
-        let marker = t.path().join("s").join(super::super::MARKER);
+        let marker = t.path().join("s").join(super::super::marker::MARKER);
         let done = AtomicBool::new(false);
         let (polls, misses) = std::thread::scope(|scope| {
             let poller = scope.spawn(|| {

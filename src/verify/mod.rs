@@ -168,14 +168,9 @@ pub struct ReferenceInfo {
 }
 
 /// Probes a reference, decoding it to the end in fixed memory, and checks
-/// the manifest's expectations of it.
-pub fn check_reference(r: &ReferencePlan) -> Result<ReferenceInfo, StageError> {
-    check_reference_until(r, &AtomicBool::new(false))
-}
-
-/// [`check_reference`] that gives up with [`StageError::Cancelled`] as
-/// soon as `interrupt` is set: streaming a multi-gigabyte reference must not
-/// delay SIGINT/SIGTERM past a moment.
+/// the manifest's expectations of it; gives up with
+/// [`StageError::Cancelled`] as soon as `interrupt` is set: streaming a
+/// multi-gigabyte reference must not delay SIGINT/SIGTERM past a moment.
 pub fn check_reference_until(
     r: &ReferencePlan,
     interrupt: &AtomicBool,
