@@ -332,8 +332,11 @@ impl FloatReader {
         self.file
             .read_exact(&mut self.bytes)
             .map_err(|e| StageError::io(&self.path, e))?;
-        for (v, b) in out.iter_mut().zip(self.bytes.chunks_exact(4)) {
-            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        // Whole 4-byte arrays, not byte-indexed chunks: the loop then
+        // compiles to plain loads (it was a call per sample).
+        let (samples, _) = self.bytes.as_chunks::<4>();
+        for (v, b) in out.iter_mut().zip(samples) {
+            *v = f32::from_le_bytes(*b);
         }
         Ok(())
     }

@@ -37,6 +37,9 @@ pub struct Limiter {
     x: Vec<f64>,
     /// Frames in `x`.
     xlen: usize,
+    /// Where frame n goes in `x` (n mod `xlen`, kept by stepping: a
+    /// division per frame was the limiter's largest cost).
+    x_slot: usize,
     /// The lookahead window of needed gains, as a monotonic queue of
     /// (frame, need) with increasing needs: its front is the window's
     /// minimum, each frame entering and leaving it once.
@@ -46,6 +49,8 @@ pub struct Limiter {
     /// Lookahead minima of the last `lookahead` frames and their sum.
     m: Vec<f64>,
     m_sum: f64,
+    /// Frame n's slot in `m` (n mod `lookahead`, stepped).
+    m_slot: usize,
     /// Frames pushed so far.
     n: usize,
     gain: f64,
@@ -68,10 +73,12 @@ impl Limiter {
             channel_peaks: Vec::new(),
             x: vec![0.0; xlen * ch],
             xlen,
+            x_slot: 0,
             r: VecDeque::with_capacity(lookahead + 2),
             rlen: lookahead + 1,
             m: vec![1.0; lookahead],
             m_sum: lookahead as f64,
+            m_slot: 0,
             n: 0,
             gain: 1.0,
         }
@@ -82,13 +89,9 @@ impl Limiter {
         self.lookahead + TruePeakInterpolator::DELAY
     }
 
-    fn x_at(&self, abs: usize, c: usize) -> f64 {
-        self.x[(abs % self.xlen) * self.channels + c]
-    }
-
     /// Writes `frame`, input frame `n`, into the ring.
     fn store(&mut self, frame: &[f32]) {
-        let at = (self.n % self.xlen) * self.channels;
+        let at = self.x_slot * self.channels;
         for (x, v) in self.x[at..at + frame.len()].iter_mut().zip(frame) {
             *x = *v as f64;
         }
@@ -132,24 +135,34 @@ impl Limiter {
         }
         let m = self.r.front().map_or(1.0, |&(_, r)| r);
         let mlen = self.m.len();
-        let slot = i % mlen;
+        let slot = self.m_slot;
         self.m_sum += m - self.m[slot];
         self.m[slot] = m;
+        self.m_slot = if slot + 1 == mlen { 0 } else { slot + 1 };
         let target = self.m_sum / mlen as f64;
         self.gain = target.min(self.gain + (1.0 - self.gain) * self.release);
     }
 
     /// Writes output frame n − latency (silence before the first) into
-    /// `frame`.
-    fn output(&self, frame: &mut [f32]) {
-        let out = self.n as isize - self.latency() as isize;
-        for (c, v) in frame.iter_mut().enumerate() {
-            *v = if out >= 0 {
-                (self.x_at(out as usize, c) * self.gain) as f32
-            } else {
-                0.0
-            };
+    /// `frame`, and steps the ring on to frame n + 1's slot.
+    fn output(&mut self, frame: &mut [f32]) {
+        // `xlen` is latency + 1, so frame n − latency sits in the slot
+        // after frame n's: the one frame n + 1 will take.
+        let next = if self.x_slot + 1 == self.xlen {
+            0
+        } else {
+            self.x_slot + 1
+        };
+        if self.n >= self.latency() {
+            let at = next * self.channels;
+            let x = &self.x[at..at + frame.len()];
+            for (v, x) in frame.iter_mut().zip(x) {
+                *v = (x * self.gain) as f32;
+            }
+        } else {
+            frame.fill(0.0);
         }
+        self.x_slot = next;
     }
 }
 

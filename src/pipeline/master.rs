@@ -125,7 +125,10 @@ impl MixStage {
         Ok(MixStage {
             mixer: Mixer::new(gains, clip, block_size, spec.channels),
             writer,
-            meters: Meters::new(spec, song.target_frames()),
+            meters: match two_pass(song) {
+                true => Meters::without_true_peak(spec, song.target_frames()),
+                false => Meters::new(spec, song.target_frames()),
+            },
             block: Block::new(spec.channels, block_size),
             target: song.target_frames(),
             done: Frames(0),

@@ -28,6 +28,16 @@ impl Meters {
         }
     }
 
+    /// As [`Meters::new`] without the true peak: for the unclipped mix of
+    /// a two-pass song, of which only the loudness is used (the master's
+    /// figures come from the second pass).
+    pub(super) fn without_true_peak(spec: StreamSpec, target: Frames) -> Meters {
+        Meters {
+            loudness: LoudnessMeter::without_true_peak(spec.channels, spec.sample_rate),
+            ..Meters::new(spec, target)
+        }
+    }
+
     /// Adds one block to every meter.
     pub(super) fn update(&mut self, block: &Block) {
         self.stats.update(block);

@@ -194,7 +194,9 @@ pub struct LoudnessMeter {
     short_term_counter: usize,
     gating: Histogram,
     short_term: Histogram,
-    true_peak: TruePeak,
+    /// `None` when only the loudness is wanted: the oversampled peak is
+    /// the meter's dearest part.
+    true_peak: Option<TruePeak>,
     /// Each channel of the current block, K-weighted.
     weighted: Vec<Vec<f64>>,
     /// Highest momentary and short-term block energies so far, each at
@@ -219,10 +221,19 @@ impl LoudnessMeter {
             short_term_counter: 0,
             gating: Histogram::new(),
             short_term: Histogram::new(),
-            true_peak: TruePeak::new(channels as usize),
+            true_peak: Some(TruePeak::new(channels as usize)),
             weighted: Vec::new(),
             max_momentary: 0.0,
             max_short_term: 0.0,
+        }
+    }
+
+    /// A meter of everything but the true peak (its figure is `None`),
+    /// for a stream whose loudness alone is needed.
+    pub fn without_true_peak(channels: u16, rate: u32) -> LoudnessMeter {
+        LoudnessMeter {
+            true_peak: None,
+            ..LoudnessMeter::new(channels, rate)
         }
     }
 
@@ -248,7 +259,9 @@ impl LoudnessMeter {
                 self.end_sub_block();
             }
         }
-        self.true_peak.update(block);
+        if let Some(tp) = &mut self.true_peak {
+            tp.update(block);
+        }
     }
 
     /// Closes a 100 ms sub-block: a gating block ends at every one from
@@ -288,11 +301,11 @@ impl LoudnessMeter {
     /// The figures so far, rounded to 0.01.
     pub fn loudness(&self) -> Loudness {
         let r2 = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
-        let tp = self.true_peak.peak();
+        let tp = self.true_peak.as_ref().map(TruePeak::peak);
         Loudness {
             lufs: self.gating.integrated().and_then(r2),
             loudness_range: self.short_term.range().and_then(r2),
-            true_peak_db: to_db(tp as f64).and_then(r2),
+            true_peak_db: tp.and_then(|tp| to_db(tp as f64)).and_then(r2),
             max_momentary: self.max_loudness(self.max_momentary).and_then(r2),
             max_short_term: self.max_loudness(self.max_short_term).and_then(r2),
         }
