@@ -16,6 +16,9 @@ pub(super) struct Meters {
     pub(super) stats: StreamStats,
     pub(super) loudness: LoudnessMeter,
     pub(super) envelope: Envelope,
+    /// Whether the loudness and envelope meters are fed (see
+    /// [`Meters::levels_only`]).
+    full: bool,
 }
 
 impl Meters {
@@ -25,6 +28,18 @@ impl Meters {
             stats: StreamStats::default(),
             loudness: LoudnessMeter::new(spec.channels, spec.sample_rate),
             envelope: Envelope::new(target.0),
+            full: true,
+        }
+    }
+
+    /// Meters that feed only the levels the checks need (finite samples,
+    /// frame count), for a stream measured in full later anyway: a staged
+    /// stem, measured again as it is restaged. Its loudness and envelope
+    /// stay empty.
+    pub(super) fn levels_only(spec: StreamSpec, target: Frames) -> Meters {
+        Meters {
+            full: false,
+            ..Meters::new(spec, target)
         }
     }
 
@@ -41,8 +56,7 @@ impl Meters {
     /// Adds one block to every meter.
     pub(super) fn update(&mut self, block: &Block) {
         self.stats.update(block);
-        self.loudness.update(block);
-        self.envelope.update(block);
+        self.update_rest(block);
     }
 
     /// Adds one block, refusing it before the loudness and envelope meters
@@ -50,9 +64,16 @@ impl Meters {
     pub(super) fn update_finite(&mut self, block: &Block, channels: u16) -> Result<(), StageError> {
         self.stats.update(block);
         self.stats.check_finite(channels)?;
-        self.loudness.update(block);
-        self.envelope.update(block);
+        self.update_rest(block);
         Ok(())
+    }
+
+    /// Feeds the loudness and envelope meters, unless levels only.
+    fn update_rest(&mut self, block: &Block) {
+        if self.full {
+            self.loudness.update(block);
+            self.envelope.update(block);
+        }
     }
 }
 

@@ -94,7 +94,11 @@ impl StemWorker {
             effects,
             gate: gate(song, stem),
             fader: post.then(|| Fader::new(stem, spec.channels)),
-            meters: Meters::new(spec, target),
+            // A staged stem is measured when it is restaged.
+            meters: match staged(song) {
+                true => Meters::levels_only(spec, target),
+                false => Meters::new(spec, target),
+            },
             writer,
             path,
             file_spec,
@@ -144,6 +148,7 @@ impl StemWorker {
             stats,
             loudness,
             envelope,
+            ..
         } = self.meters;
         stats.check_frames(self.target).at(Stage::Verify)?;
         let mut writer = self.writer;
@@ -283,6 +288,7 @@ pub(super) fn restage(
         stats,
         loudness,
         envelope,
+        ..
     } = meters;
     Ok((stats.summary(), loudness.loudness(), envelope))
 }
