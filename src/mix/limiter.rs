@@ -108,8 +108,11 @@ impl Limiter {
         let history = TruePeakInterpolator::HISTORY;
         for (c, line) in self.lines.iter_mut().enumerate() {
             block.channel_into(c, line, |v| v);
+            // Peaks under the ceiling all need no gain: only those that
+            // may pass it are interpolated.
+            let (end, ceiling) = (line.len(), self.ceiling);
             self.interpolator
-                .stretch_peaks(line, history, line.len(), &mut self.channel_peaks);
+                .peaks_over(line, history, end, ceiling, &mut self.channel_peaks);
             for (p, q) in self.peaks.iter_mut().zip(&self.channel_peaks) {
                 *p = p.max(*q);
             }

@@ -101,6 +101,28 @@ impl TruePeakInterpolator {
             out,
         );
     }
+
+    /// As [`stretch_peaks`](Self::stretch_peaks), but a chunk whose inputs
+    /// are too small for any of its peaks to reach `floor` is not
+    /// interpolated: its peaks are written as 0. For a caller that only
+    /// asks which peaks exceed `floor` (the limiter, mostly under its
+    /// ceiling); the kernel's peaks do not depend on where it is split.
+    pub fn peaks_over(&mut self, line: &[f32], start: usize, end: usize, floor: f64, out: &mut [f32]) {
+        let history = Self::HISTORY;
+        let mut at = start;
+        while at < end {
+            let stop = (at + CHUNK).min(end);
+            // Every input the chunk's points depend on, as in `scan`.
+            let window = max_abs(&line[at - history..stop]);
+            let chunk = &mut out[at - start..stop - start];
+            if window as f64 * self.peak_bound() >= floor {
+                self.stretch_peaks(line, at, stop, chunk);
+            } else {
+                chunk.fill(0.0);
+            }
+            at = stop;
+        }
+    }
 }
 
 /// Per phase p, the oversampled points p/4 after each sample.
