@@ -122,22 +122,55 @@ pub fn render_song(
     let mixed = mixed.ok_or_else(cancelled)?;
     let mix_lufs = mixed.loudness.lufs;
     let gain = crate::mix::bus::normalisation_gain(&song.master, mix_lufs);
+    // The staged stems need only the gain, the master and its versions
+    // only the mix: with a thread to spare they run side by side.
+    let restage = move || match stem::staged(song) {
+        // Without the gain the master fails too, and its error comes first.
+        true => gain
+            .map_err(|e| SongError::new(&song.id, Stage::Mix, e))
+            .and_then(|gain| restage_all(song, dir, gain, block_size, interrupt))
+            .map(Some),
+        false => Ok(None),
+    };
+    let finish = || finish_master(song, dir, (mixed, mix_lufs), block_size, interrupt);
+    let (done, restaged) = match opts.threads > 1 {
+        true => std::thread::scope(|scope| {
+            let staged = scope.spawn(restage);
+            let done = finish();
+            let staged = staged.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (done, staged)
+        }),
+        false => match finish() {
+            Ok(done) => (Ok(done), restage()),
+            Err(e) => (Err(e), Ok(None)),
+        },
+    };
+    let (master, versions) = done?;
+    // Every worker that returned no figures recorded why (handled above),
+    // unless it was cancelled: then the song as a whole was cancelled.
+    let figures: Option<Vec<StemFigures>> = figures.into_iter().collect();
+    let mut figures = figures.ok_or_else(cancelled)?;
+    if let Some(restaged) = restaged? {
+        figures = restaged;
+    }
+    Ok(outcome(song, aligns, figures, (master, versions)))
+}
+
+/// The master's second pass, if any, then the delivery versions from the
+/// unclipped mix (`mix_lufs` its loudness), which is then removed.
+fn finish_master(
+    song: &SongPlan,
+    dir: &Path,
+    (mixed, mix_lufs): (MasterOutcome, Option<f64>),
+    block_size: usize,
+    interrupt: &AtomicBool,
+) -> Result<(MasterOutcome, Vec<DeliverOutcome>), SongError> {
     let master = master::finish(song, dir, mixed, block_size, interrupt)
         .map_err(|f| f.in_song(&song.id, None))?;
     let pre = master::pre_path(dir);
     let versions = deliver::render_all(song, dir, (&pre, mix_lufs), block_size, interrupt);
     let _ = std::fs::remove_file(&pre);
-    let versions = versions?;
-    // Every worker that returned no figures recorded why (handled above),
-    // unless it was cancelled: then the song as a whole was cancelled.
-    let figures: Option<Vec<StemFigures>> = figures.into_iter().collect();
-    let mut figures = figures.ok_or_else(cancelled)?;
-    if stem::staged(song) {
-        // The master pass succeeded, so the gain was there to apply.
-        let gain = gain.map_err(|e| SongError::new(&song.id, Stage::Mix, e))?;
-        figures = restage_all(song, dir, gain, block_size, interrupt)?;
-    }
-    Ok(outcome(song, aligns, figures, (master, versions)))
+    Ok((master, versions?))
 }
 
 /// Writes every staged post-fader stem with the normalisation `gain`, one
