@@ -110,6 +110,14 @@ fn a_sine_stretched_126_to_120_keeps_its_pitch_level_and_exact_length() {
     let out = render_stems(tmp.path(), 5.0, &[("a", keys)], &[]).remove(0);
     let want = (s as f64 * 126.0 / 120.0).round() as usize;
     assert_eq!(sounding_len(&out), want, "stretched length");
+    // The report says what was done to the source, and its stretched length.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/s/report.json")).unwrap())
+            .unwrap();
+    let stem = &report["stems"][0];
+    assert_eq!(stem["source_bpm"], 126.0, "{stem}");
+    assert!(stem.get("transpose").is_none(), "{stem}");
+    assert_eq!(stem["source_frames"], want as u64, "{stem}");
     assert!(
         rms(&out[want - 48..want]) > 0.05,
         "the stretch fades before its end"
@@ -143,6 +151,12 @@ fn transpose_shifts_pitch_by_semitones_and_keeps_the_length() {
         assert!(level.abs() <= 0.5, "level {level:+.3} dB at {want:.2} Hz");
     }
     assert!((2f64.powf(2.0 / 12.0) * 440.0 - 493.88).abs() < 0.01);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/s/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["stems"][0]["transpose"], 2.0);
+    assert_eq!(report["stems"][1]["transpose"], -12.0);
+    assert!(report["stems"][0].get("source_bpm").is_none());
 }
 
 /// Clicks: a 2 ms Hann-windowed 3 kHz burst starting on each of `beats`

@@ -64,6 +64,13 @@ pub struct StemOutcome {
     /// Where a placed stem plays (SPEC §9).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementInfo>,
+    /// The tempo its source was stretched from (SPEC §9), when it was:
+    /// an engineer reading the report sees what was done to the take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_bpm: Option<f64>,
+    /// Its pitch shift in semitones, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transpose: Option<f64>,
 }
 
 /// A rendered song's measurements (files are in the song folder).
@@ -216,6 +223,8 @@ fn outcome(
                     loudness,
                     file: format!("stems/{}", stem::stem_file_name(song, &stem.name)),
                     placement,
+                    source_bpm: stem.source_bpm,
+                    transpose: (stem.transpose != 0.0).then_some(stem.transpose),
                 };
                 (outcome, envelope)
             },
