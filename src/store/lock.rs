@@ -113,7 +113,16 @@ mod tests {
         assert!(dir.try_lock("song").expect("lock").is_none(), "same OutDir");
         assert!(other.try_lock("other-song").expect("lock").is_some());
         drop(first);
-        assert!(other.try_lock("song").expect("lock").is_some(), "released");
+        // A sibling test spawning a child holds a copy of every descriptor
+        // between its fork and exec (flock follows copies), so allow a moment.
+        let released = (0..100).any(|_| {
+            let free = other.try_lock("song").expect("lock").is_some();
+            if !free {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            free
+        });
+        assert!(released, "released");
         assert!(
             t.path().join(".stemflow/locks/song.lock").is_file(),
             "file stays"
