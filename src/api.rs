@@ -200,7 +200,7 @@ pub struct RenderOptions {
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
-            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            jobs: BatchOptions::default_jobs(),
             block_size: 4096,
             shard: None,
             force: false,

@@ -41,6 +41,13 @@ pub struct BatchOptions {
     pub keep_failed: bool,
 }
 
+impl BatchOptions {
+    /// Songs rendered at once when the user names no number: one per CPU.
+    pub fn default_jobs() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
 /// A failure of the whole run (as opposed to one song): OUT or its state
 /// folder cannot be used, or `summary.json` cannot be written.
 #[derive(Debug, thiserror::Error)]

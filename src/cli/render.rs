@@ -123,9 +123,7 @@ pub fn run(args: RenderArgs) -> CliResult {
             Some(shard::from_env(|k| std::env::var(k).ok()).map_err(Failure::usage)?)
         }
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.unwrap_or_else(BatchOptions::default_jobs);
     let opts = BatchOptions {
         out: args.out.clone(),
         jobs,
