@@ -65,9 +65,11 @@ fn resampling_from_44k1_keeps_its_purity_and_a_flat_passband() {
         let db = 20.0 * (amp / 0.5).log10();
         assert!(db.abs() <= 0.1, "{f} Hz: {db:+.3} dB");
         if f == 1000.0 {
-            // Measured before the issue-15 work (same resampler, same
-            // bytes): -135.98 dB. No worse than that.
-            assert!(thdn <= -135.95, "1 kHz THD+N {thdn:.2} dB");
+            // -135.98 dB before the issue-15 work (rubato's resampler);
+            // -139.17 dB since (the same filter, two channels to one
+            // complex FFT: less f32 rounding). Margin for other FFT paths
+            // (rustfft picks AVX, SSE or scalar at run time).
+            assert!(thdn <= -138.5, "1 kHz THD+N {thdn:.2} dB");
         }
     }
 }

@@ -1,27 +1,41 @@
-//! Streaming sample-rate conversion with rubato's FFT resampler.
+//! Streaming sample-rate conversion by FFT.
 //!
 //! A source of S frames at rate r becomes exactly round(S·R/r) frames at
 //! rate R: the resampler's delay is dropped from the front and its tail is
 //! flushed with silence, so the output lines up sample for sample with the
 //! input's timeline.
+//!
+//! The algorithm and its filter are rubato 5's `Fft` resampler (each
+//! sub-chunk zero-padded to twice its length, filtered by a windowed sinc
+//! as long as the sub-chunk, its spectrum cut or extended to the other
+//! rate, transformed back and overlap-added). It is done here rather than
+//! by rubato because rubato spends as long around its FFTs as in them (the
+//! recorded-stems profile of issue 15): it de-interleaves every channel,
+//! runs a real FFT per channel (a half-size complex FFT plus a scalar pass
+//! each way) and interleaves again. Here two channels share one complex
+//! FFT as its real and imaginary parts, which for stereo is the frames
+//! exactly as they lie in a block: half the CPU, and less rounding noise.
 
-use audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use std::sync::Arc;
+
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
 
 use super::Source;
 use crate::error::StageError;
 use crate::types::{Block, Frames};
 
-/// Input frames per resampler call. With a fixed input chunk of 1024 the
-/// FFT resampler's delay is a whole number of output frames (rubato 5).
+/// Input frames the sub-chunk size is chosen from (rubato's `chunk_size`
+/// argument as this module used it), and about how many are read from the
+/// inner source at a time.
 const CHUNK: usize = 1024;
 
-/// Rubato's FFT resampler works in sub-chunks of `input` frames, each
-/// giving `output` frames: a sub-chunk's output is its own FFT block plus
-/// the overlap its predecessor left, which depends on that predecessor
-/// alone. So output sub-chunk j is exactly reproduced by resetting the
-/// resampler and feeding it from input sub-chunk j − 1: the pre-roll that
-/// makes a seek cost two sub-chunks instead of the whole file before it.
+/// The resampler works in sub-chunks of `input` frames, each giving
+/// `output` frames: a sub-chunk's output is its own FFT block plus the
+/// overlap its predecessor left, which depends on that predecessor alone.
+/// So output sub-chunk j is exactly reproduced by resetting the resampler
+/// and feeding it from input sub-chunk j − 1: the pre-roll that makes a
+/// seek cost two sub-chunks instead of the whole file before it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct SubChunk {
     input: u64,
@@ -29,10 +43,11 @@ struct SubChunk {
 }
 
 impl SubChunk {
-    /// The sizes `Fft::new(from, to, CHUNK, _, FixedSync::Input)` picks
-    /// (rubato 5: sub-chunks of about 256 input frames, each a whole
-    /// number of the rates' smallest common block). A test holds them to
-    /// the resampler's own delay and ratio.
+    /// The sizes `rubato::Fft::new(from, to, CHUNK, _, FixedSync::Input)`
+    /// picks (rubato 5: sub-chunks of about 256 input frames, each a whole
+    /// number of the rates' smallest common block), so the filter is the
+    /// one this module had when rubato ran it. A test holds them to
+    /// rubato's own delay and ratio.
     fn of(from: u32, to: u32) -> SubChunk {
         let (from, to) = (from as u64, to as u64);
         let gcd = gcd(from, to);
@@ -44,21 +59,167 @@ impl SubChunk {
             output: blocks * to / gcd,
         }
     }
+
+    /// Output frames from an input frame to its place in the output: half
+    /// an output sub-chunk, as the filter is centred in its sub-chunk.
+    fn delay(self) -> u64 {
+        self.output / 2
+    }
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+const ZERO: Complex<f32> = Complex::new(0.0, 0.0);
+
+/// The anti-aliasing filter's spectrum for sub-chunks of `m_in` input and
+/// `m_out` output frames, over 2·`m_in` bins and scaled by 1/(2·`m_in`) so
+/// that the unnormalised inverse FFT gives unit gain. rubato's filter (a
+/// sinc of `m_in` points at rubato's cutoff, squared Blackman-Harris
+/// window, unit DC gain), computed in f64.
+fn filter_spectrum(m_in: usize, m_out: usize) -> Vec<Complex<f32>> {
+    use rubato::{WindowFunction::BlackmanHarris2, calculate_cutoff};
+    let cutoff = if m_in > m_out {
+        calculate_cutoff::<f32>(m_out, BlackmanHarris2) * m_out as f32 / m_in as f32
+    } else {
+        calculate_cutoff::<f32>(m_in, BlackmanHarris2)
+    } as f64;
+    let n = m_in as f64;
+    let taps: Vec<f64> = (0..m_in)
+        .map(|x| {
+            let t = std::f64::consts::TAU * x as f64 / n;
+            let w = 0.35875 - 0.48829 * t.cos() + 0.14128 * (2.0 * t).cos()
+                - 0.01168 * (3.0 * t).cos();
+            let a = std::f64::consts::PI * (x as f64 - (m_in / 2) as f64) * cutoff;
+            w * w * if a == 0.0 { 1.0 } else { a.sin() / a }
+        })
+        .collect();
+    let sum: f64 = taps.iter().sum();
+    let mut spectrum = vec![Complex::new(0.0f64, 0.0); 2 * m_in];
+    for (s, t) in spectrum.iter_mut().zip(&taps) {
+        s.re = t / sum / (2.0 * n);
+    }
+    FftPlanner::new()
+        .plan_fft_forward(2 * m_in)
+        .process(&mut spectrum);
+    spectrum
+        .iter()
+        .map(|c| Complex::new(c.re as f32, c.im as f32))
+        .collect()
+}
+
+/// Resamples interleaved sub-chunks, channels two by two: channel 2p is
+/// the real part and 2p + 1 the imaginary part of lane p's complex signal
+/// (an odd last channel has silence beside it). Filtering and resizing the
+/// spectrum are linear and keep a real signal's symmetry, so the two parts
+/// come back apart.
+struct Kernel {
+    channels: usize,
+    m_in: usize,
+    m_out: usize,
+    filter: Vec<Complex<f32>>,
+    forward: Arc<dyn Fft<f32>>,
+    inverse: Arc<dyn Fft<f32>>,
+    time: Vec<Complex<f32>>,
+    spectrum: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+    /// Per lane, the second half of the last inverse FFT.
+    overlaps: Vec<Vec<Complex<f32>>>,
+}
+
+impl Kernel {
+    fn new(sub: SubChunk, channels: usize) -> Kernel {
+        let (m_in, m_out) = (sub.input as usize, sub.output as usize);
+        let mut planner = FftPlanner::new();
+        let forward = planner.plan_fft_forward(2 * m_in);
+        let inverse = planner.plan_fft_inverse(2 * m_out);
+        let scratch = forward
+            .get_inplace_scratch_len()
+            .max(inverse.get_inplace_scratch_len());
+        Kernel {
+            channels,
+            m_in,
+            m_out,
+            filter: filter_spectrum(m_in, m_out),
+            forward,
+            inverse,
+            time: vec![ZERO; 2 * m_in],
+            spectrum: vec![ZERO; 2 * m_out],
+            scratch: vec![ZERO; scratch],
+            overlaps: vec![vec![ZERO; m_out]; channels.div_ceil(2)],
+        }
+    }
+
+    /// Forgets the past: the next sub-chunk is resampled as the first.
+    fn reset(&mut self) {
+        self.overlaps.iter_mut().for_each(|o| o.fill(ZERO));
+    }
+
+    /// Resamples `m_in` interleaved frames into `m_out` interleaved frames.
+    fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        let ch = self.channels;
+        for lane in 0..self.overlaps.len() {
+            let c = 2 * lane;
+            let pair = c + 1 < ch;
+            let frames = input.chunks_exact(ch);
+            for (t, f) in self.time[..self.m_in].iter_mut().zip(frames) {
+                *t = Complex::new(f[c], if pair { f[c + 1] } else { 0.0 });
+            }
+            self.time[self.m_in..].fill(ZERO);
+            self.forward
+                .process_with_scratch(&mut self.time, &mut self.scratch);
+            self.filter_and_resize();
+            self.inverse
+                .process_with_scratch(&mut self.spectrum, &mut self.scratch);
+            let overlap = &mut self.overlaps[lane];
+            let frames = output.chunks_exact_mut(ch);
+            for ((f, y), o) in frames.zip(&self.spectrum[..self.m_out]).zip(&*overlap) {
+                let v = y + o;
+                f[c] = v.re;
+                if pair {
+                    f[c + 1] = v.im;
+                }
+            }
+            overlap.copy_from_slice(&self.spectrum[self.m_out..]);
+        }
+    }
+
+    /// `spectrum` = the filtered `time` spectrum with its positive and
+    /// negative frequencies moved to the output size: the band both rates
+    /// share, the rest zero. Upsampling, the input's Nyquist bin is split
+    /// between the two sides it stands for.
+    fn filter_and_resize(&mut self) {
+        let (n_in, n_out) = (2 * self.m_in, 2 * self.m_out);
+        let k = self.m_in.min(self.m_out);
+        let (time, filter, out) = (&self.time, &self.filter, &mut self.spectrum);
+        for i in 0..k {
+            out[i] = time[i] * filter[i];
+        }
+        for i in 1..k {
+            out[n_out - i] = time[n_in - i] * filter[n_in - i];
+        }
+        if self.m_in < self.m_out {
+            let half = time[k] * filter[k] * 0.5;
+            out[k] = half;
+            out[n_out - k] = half;
+            out[k + 1..n_out - k].fill(ZERO);
+        } else {
+            out[k..=n_out - k].fill(ZERO);
+        }
+    }
+}
+
 /// A source converted to another sample rate.
 pub struct Resampled {
     inner: Box<dyn Source>,
-    resampler: Fft<f32>,
+    kernel: Kernel,
     sub: SubChunk,
     channels: usize,
     len: Frames,
     /// Output frames still to drop (the resampler's delay).
     to_drop: usize,
+    /// Whole sub-chunks read from the inner source at a time.
     input: Block,
     output: Vec<f32>,
     out_pos: usize,
@@ -76,23 +237,24 @@ impl Resampled {
         to: u32,
         channels: u16,
     ) -> Result<Resampled, StageError> {
+        if from == 0 || to == 0 || channels == 0 {
+            return Err(StageError::Invalid(format!(
+                "cannot resample {from} Hz to {to} Hz ({channels} channels)"
+            )));
+        }
         let ch = channels as usize;
-        let resampler = Fft::<f32>::new(from as usize, to as usize, CHUNK, ch, FixedSync::Input)
-            .map_err(|e| {
-                StageError::Invalid(format!("cannot resample {from} Hz to {to} Hz: {e}"))
-            })?;
+        let sub = SubChunk::of(from, to);
+        let subs = CHUNK.div_ceil(sub.input as usize);
         let len = Frames((inner.len().0 as f64 * to as f64 / from as f64).round() as u64);
-        let out_max = resampler.output_frames_max();
-        let to_drop = resampler.output_delay();
         Ok(Resampled {
             inner,
-            resampler,
-            sub: SubChunk::of(from, to),
+            kernel: Kernel::new(sub, ch),
+            sub,
             channels: ch,
             len,
-            to_drop,
-            input: Block::new(channels, CHUNK),
-            output: vec![0.0; out_max * ch],
+            to_drop: sub.delay() as usize,
+            input: Block::new(channels, subs * sub.input as usize),
+            output: vec![0.0; subs * sub.output as usize * ch],
             out_pos: 0,
             out_len: 0,
             pos: 0,
@@ -100,28 +262,26 @@ impl Resampled {
         })
     }
 
-    /// Runs the resampler on the next input chunk (silence past the end).
+    /// Resamples the next input chunk (silence past the end).
     fn refill(&mut self) -> Result<(), StageError> {
+        let chunk = self.input.capacity();
         let got = if self.inner_done {
             0
         } else {
             self.inner.read(&mut self.input)?
         };
-        if got < CHUNK {
+        if got < chunk {
             self.inner_done = true;
-            self.input.set_frames(CHUNK);
+            self.input.set_frames(chunk);
             self.input.samples_mut()[got * self.channels..].fill(0.0);
         }
-        let ch = self.channels;
-        let out_frames = self.output.len() / ch;
-        let input = InterleavedSlice::new(self.input.samples(), ch, CHUNK)
-            .map_err(|e| StageError::Invalid(format!("resampler input: {e}")))?;
-        let mut output = InterleavedSlice::new_mut(&mut self.output[..], ch, out_frames)
-            .map_err(|e| StageError::Invalid(format!("resampler output: {e}")))?;
-        let (_, produced) = self
-            .resampler
-            .process_into_buffer(&input, &mut output, None)
-            .map_err(|e| StageError::Invalid(format!("resampling failed: {e}")))?;
+        let (m_in, m_out) = (self.sub.input as usize, self.sub.output as usize);
+        let ins = self.input.samples().chunks_exact(m_in * self.channels);
+        let outs = self.output.chunks_exact_mut(m_out * self.channels);
+        for (i, o) in ins.zip(outs) {
+            self.kernel.process(i, o);
+        }
+        let produced = self.output.len() / self.channels;
         let dropped = self.to_drop.min(produced);
         self.to_drop -= dropped;
         self.out_pos = dropped;
@@ -144,10 +304,10 @@ impl Source for Resampled {
         if pos < self.pos || pos - self.pos > 4 * self.sub.output {
             // Raw output frame (delay included) and the sub-chunk before
             // the one that holds it.
-            let raw = pos + self.resampler.output_delay() as u64;
+            let raw = pos + self.sub.delay();
             let k = (raw / self.sub.output).saturating_sub(1);
             self.inner.seek(Frames(k * self.sub.input))?;
-            self.resampler.reset();
+            self.kernel.reset();
             self.to_drop = (raw - k * self.sub.output) as usize;
             self.out_pos = 0;
             self.out_len = 0;
@@ -204,6 +364,33 @@ mod tests {
         }
     }
 
+    /// Interleaved samples of `channels` channels, replayed.
+    struct Replay {
+        samples: Vec<f32>,
+        channels: usize,
+        pos: usize,
+    }
+    impl Source for Replay {
+        fn len(&self) -> Frames {
+            Frames((self.samples.len() / self.channels) as u64)
+        }
+        fn seek(&mut self, pos: Frames) -> Result<(), StageError> {
+            self.pos = pos.0 as usize;
+            Ok(())
+        }
+        fn read(&mut self, block: &mut Block) -> Result<usize, StageError> {
+            let ch = self.channels;
+            let n = (self.samples.len() / ch - self.pos).min(block.capacity());
+            block.set_frames(n);
+            let at = self.pos * ch;
+            block
+                .samples_mut()
+                .copy_from_slice(&self.samples[at..at + n * ch]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
     fn resampled(from: u32, to: u32, frames: u64) -> Resampled {
         let src = Box::new(Generated::new(Hash, Frames(frames)));
         Resampled::new(src, from, to, 2).unwrap()
@@ -211,17 +398,87 @@ mod tests {
 
     #[test]
     fn sub_chunk_sizes_are_rubatos() {
+        use rubato::{Fft, FixedSync, Resampler};
         for (from, to) in [
             (44100, 48000),
             (22050, 48000),
             (96000, 48000),
             (8000, 44100),
         ] {
-            let r = resampled(from, to, 10);
+            let (f, t) = (from as usize, to as usize);
+            let r = Fft::<f64>::new(f, t, CHUNK, 2, FixedSync::Input).unwrap();
             let sub = SubChunk::of(from, to);
-            assert_eq!(sub.output as usize / 2, r.resampler.output_delay());
-            let ratio = r.resampler.resample_ratio();
+            assert_eq!(sub.delay() as usize, r.output_delay());
+            let ratio = r.resample_ratio();
             assert_eq!(sub.output as f64 / sub.input as f64, ratio, "{from}->{to}");
+        }
+    }
+
+    /// rubato's `Fft` in f64 with the same sub-chunks, as a reference:
+    /// the same algorithm and filter, computed independently.
+    fn rubato_f64(from: u32, to: u32, input: &[f32], channels: usize) -> Vec<f32> {
+        use rubato::audioadapter_buffers::direct::InterleavedSlice;
+        use rubato::{Fft, FixedSync, Resampler, WindowFunction};
+        let sub = SubChunk::of(from, to);
+        let (m_in, m_out) = (sub.input as usize, sub.output as usize);
+        let mut r = Fft::<f64>::new_custom(
+            from as usize,
+            to as usize,
+            m_in,
+            1,
+            channels,
+            WindowFunction::BlackmanHarris2,
+            FixedSync::Both,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut o = vec![0.0f64; m_out * channels];
+        for chunk in input.chunks_exact(m_in * channels) {
+            let x: Vec<f64> = chunk.iter().map(|&v| v as f64).collect();
+            let i = InterleavedSlice::new(&x[..], channels, m_in).unwrap();
+            let mut y = InterleavedSlice::new_mut(&mut o[..], channels, m_out).unwrap();
+            r.process_into_buffer(&i, &mut y, None).unwrap();
+            out.extend(o.iter().map(|&v| v as f32));
+        }
+        out.drain(..r.output_delay() * channels);
+        out
+    }
+
+    #[test]
+    fn the_output_is_rubatos_to_float_precision() {
+        // Mono, stereo (one complex lane) and three channels (a pair and
+        // a lone channel), up and down.
+        for (from, to, ch) in [
+            (44100, 48000, 2),
+            (44100, 48000, 1),
+            (48000, 44100, 3),
+            (96000, 48000, 2),
+        ] {
+            let frames = 20_000;
+            let mut src = Generated::new(Hash, Frames(frames * ch as u64));
+            let mut x = Block::new(1, frames as usize * ch);
+            src.read(&mut x).unwrap();
+            let replay = Replay {
+                samples: x.samples().to_vec(),
+                channels: ch,
+                pos: 0,
+            };
+            let mut r = Resampled::new(Box::new(replay), from, to, ch as u16).unwrap();
+            let len = r.len().0 as usize;
+            let mut ours = Block::new(ch as u16, len);
+            assert_eq!(r.read(&mut ours).unwrap(), len);
+            let mut padded = x.samples().to_vec();
+            padded.resize(padded.len() + 4 * CHUNK * ch, 0.0);
+            let reference = rubato_f64(from, to, &padded, ch);
+            let worst = ours
+                .samples()
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            // Noise of peak 0.5. Measured 2.4e-7 at most; rubato's own f32
+            // resampler is 5e-7 from its f64 one.
+            assert!(worst < 1e-6, "{from}->{to} x{ch}: off by {worst:e}");
         }
     }
 
