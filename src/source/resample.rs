@@ -158,31 +158,65 @@ impl Kernel {
 
     /// Resamples `m_in` interleaved frames into `m_out` interleaved frames.
     fn process(&mut self, input: &[f32], output: &mut [f32]) {
-        let ch = self.channels;
         for lane in 0..self.overlaps.len() {
-            let c = 2 * lane;
-            let pair = c + 1 < ch;
-            let frames = input.chunks_exact(ch);
-            for (t, f) in self.time[..self.m_in].iter_mut().zip(frames) {
-                *t = Complex::new(f[c], if pair { f[c + 1] } else { 0.0 });
-            }
-            self.time[self.m_in..].fill(ZERO);
+            self.gather(input, 2 * lane);
             self.forward
                 .process_with_scratch(&mut self.time, &mut self.scratch);
             self.filter_and_resize();
             self.inverse
                 .process_with_scratch(&mut self.spectrum, &mut self.scratch);
-            let overlap = &mut self.overlaps[lane];
-            let frames = output.chunks_exact_mut(ch);
-            for ((f, y), o) in frames.zip(&self.spectrum[..self.m_out]).zip(&*overlap) {
-                let v = y + o;
+            self.scatter(lane, output);
+        }
+    }
+
+    /// `time` = channels `c` and `c` + 1 of `input` as complex samples,
+    /// zero-padded. Stereo, the common case, is a plain copy of the frames.
+    fn gather(&mut self, input: &[f32], c: usize) {
+        let ch = self.channels;
+        let (time, pad) = self.time.split_at_mut(self.m_in);
+        pad.fill(ZERO);
+        if ch == 2 {
+            let (frames, _) = input.as_chunks::<2>();
+            for (t, f) in time.iter_mut().zip(frames) {
+                *t = Complex::new(f[0], f[1]);
+            }
+        } else if ch == 1 {
+            for (t, &x) in time.iter_mut().zip(input) {
+                *t = Complex::new(x, 0.0);
+            }
+        } else {
+            let pair = c + 1 < ch;
+            for (t, f) in time.iter_mut().zip(input.chunks_exact(ch)) {
+                *t = Complex::new(f[c], if pair { f[c + 1] } else { 0.0 });
+            }
+        }
+    }
+
+    /// Overlap-adds the inverse FFT into channels 2·`lane` and 2·`lane` + 1
+    /// of `output` and keeps its second half for the next sub-chunk.
+    fn scatter(&mut self, lane: usize, output: &mut [f32]) {
+        let (ch, c) = (self.channels, 2 * lane);
+        let (now, next) = self.spectrum.split_at(self.m_out);
+        let overlap = &mut self.overlaps[lane];
+        let summed = now.iter().zip(overlap.iter()).map(|(y, o)| y + o);
+        if ch == 2 {
+            let (frames, _) = output.as_chunks_mut::<2>();
+            for (f, v) in frames.iter_mut().zip(summed) {
+                *f = [v.re, v.im];
+            }
+        } else if ch == 1 {
+            for (f, v) in output.iter_mut().zip(summed) {
+                *f = v.re;
+            }
+        } else {
+            for (f, v) in output.chunks_exact_mut(ch).zip(summed) {
                 f[c] = v.re;
-                if pair {
+                if c + 1 < ch {
                     f[c + 1] = v.im;
                 }
             }
-            overlap.copy_from_slice(&self.spectrum[self.m_out..]);
         }
+        overlap.copy_from_slice(next);
     }
 
     /// `spectrum` = the filtered `time` spectrum with its positive and
@@ -193,12 +227,15 @@ impl Kernel {
         let (n_in, n_out) = (2 * self.m_in, 2 * self.m_out);
         let k = self.m_in.min(self.m_out);
         let (time, filter, out) = (&self.time, &self.filter, &mut self.spectrum);
-        for i in 0..k {
-            out[i] = time[i] * filter[i];
-        }
-        for i in 1..k {
-            out[n_out - i] = time[n_in - i] * filter[n_in - i];
-        }
+        // Forwards over slices, so that the compiler vectorises.
+        let filtered = |to: &mut [Complex<f32>], from: std::ops::Range<usize>| {
+            let pairs = time[from.clone()].iter().zip(&filter[from]);
+            for (o, (t, f)) in to.iter_mut().zip(pairs) {
+                *o = t * f;
+            }
+        };
+        filtered(&mut out[..k], 0..k);
+        filtered(&mut out[n_out + 1 - k..], n_in + 1 - k..n_in);
         if self.m_in < self.m_out {
             let half = time[k] * filter[k] * 0.5;
             out[k] = half;
