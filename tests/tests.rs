@@ -23,6 +23,7 @@ mod properties;
 mod render;
 mod safety;
 mod scaffold;
+mod seeks;
 mod sources;
 mod stretch;
 mod summary;
