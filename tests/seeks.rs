@@ -128,9 +128,9 @@ fn looped_and_crossfaded_file_stems_decode_what_they_play_plus_a_bounded_pre_rol
         write(&path, &audio);
         for mode in [AlignMode::Loop, AlignMode::Crossfade] {
             let (frames, seeks) = render(&path, mode, target);
-            // Per jump: the resampler's pre-roll (two sub-chunks of 294
-            // frames) and the read-ahead of one resampler chunk (1024)
-            // and one aligner block; 4096 is a generous bound for those.
+            // Per jump: the resampler's pre-roll (at most two hops of 882
+            // frames) and the read-ahead of one hop and one aligner
+            // block; 4096 is a generous bound for those.
             let bound = needed + seeks * 4096;
             eprintln!("{name} {mode:?}: {frames} frames for {needed} needed, {seeks} seeks");
             assert!(

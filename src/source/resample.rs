@@ -29,8 +29,7 @@ use crate::error::StageError;
 use crate::types::{Block, Frames};
 
 /// Input frames the sub-chunk size is chosen from (rubato's `chunk_size`
-/// argument as this module used it), and about how many are read from the
-/// inner source at a time.
+/// argument as this module used it).
 const CHUNK: usize = 1024;
 
 /// Sub-chunks of new input per FFT block (the block has one more, of
@@ -277,7 +276,8 @@ pub struct Resampled {
     len: Frames,
     /// Output frames still to drop (the resampler's delay).
     to_drop: usize,
-    /// Whole hops read from the inner source at a time.
+    /// One hop of input: what is read from the inner source at a time, so
+    /// that a seek reads ahead of its target by at most a hop.
     input: Block,
     output: Vec<f32>,
     out_pos: usize,
@@ -303,7 +303,6 @@ impl Resampled {
         let ch = channels as usize;
         let sub = SubChunk::of(from, to);
         let hop = sub.hop();
-        let hops = CHUNK.div_ceil(hop.input as usize);
         let len = Frames((inner.len().0 as f64 * to as f64 / from as f64).round() as u64);
         Ok(Resampled {
             inner,
@@ -312,8 +311,8 @@ impl Resampled {
             channels: ch,
             len,
             to_drop: sub.delay() as usize,
-            input: Block::new(channels, hops * hop.input as usize),
-            output: vec![0.0; hops * hop.output as usize * ch],
+            input: Block::new(channels, hop.input as usize),
+            output: vec![0.0; hop.output as usize * ch],
             out_pos: 0,
             out_len: 0,
             pos: 0,
@@ -321,7 +320,7 @@ impl Resampled {
         })
     }
 
-    /// Resamples the next input chunk (silence past the end).
+    /// Resamples the next hop of input (silence past the end).
     fn refill(&mut self) -> Result<(), StageError> {
         let chunk = self.input.capacity();
         let got = if self.inner_done {
@@ -334,12 +333,7 @@ impl Resampled {
             self.input.set_frames(chunk);
             self.input.samples_mut()[got * self.channels..].fill(0.0);
         }
-        let hop = self.sub.hop();
-        let ins = self.input.samples().chunks_exact(hop.input as usize * self.channels);
-        let outs = self.output.chunks_exact_mut(hop.output as usize * self.channels);
-        for (i, o) in ins.zip(outs) {
-            self.kernel.process(i, o);
-        }
+        self.kernel.process(self.input.samples(), &mut self.output);
         let produced = self.output.len() / self.channels;
         let dropped = self.to_drop.min(produced);
         self.to_drop -= dropped;
