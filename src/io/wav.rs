@@ -224,10 +224,12 @@ pub(super) fn encode(
     match quantiser {
         None => extend_le_bytes(bytes, block.samples()),
         Some(q) => {
+            // Sized once, then filled: no capacity check per sample.
             let width = format.bits() as usize / 8;
-            for v in block.samples() {
-                let le = q.next(*v).to_le_bytes();
-                bytes.extend_from_slice(&le[..width]);
+            let start = bytes.len();
+            bytes.resize(start + block.samples().len() * width, 0);
+            for (out, v) in bytes[start..].chunks_exact_mut(width).zip(block.samples()) {
+                out.copy_from_slice(&q.next(*v).to_le_bytes()[..width]);
             }
         }
     }
