@@ -45,12 +45,12 @@ impl StemGain {
 /// files (SPEC §10). Each sample becomes exactly what the mixer would have
 /// added for it (the f64 product rounded once to f32), so a mixer adding
 /// faded stems at unity gain sums the very samples the stem files hold.
-pub struct Fader(StemGain);
+pub struct Fader(StemGain, Isa);
 
 impl Fader {
     /// The fader of `stem` in a song of `channels` channels.
     pub fn new(stem: &StemPlan, channels: u16) -> Fader {
-        Fader(StemGain::new(stem, channels))
+        Fader(StemGain::new(stem, channels), crate::cpu::isa())
     }
 }
 
@@ -58,20 +58,10 @@ impl Processor for Fader {
     fn process(&mut self, block: &mut Block) {
         let ch = block.channels();
         let g = &self.0.0;
-        if let (2, &[g0, g1]) = (ch, &g[..]) {
-            // Two stereo frames at a time, as in [`Mixer::add`], so the
-            // loop vectorises.
-            let (pairs, rest) = block.samples_mut().as_chunks_mut::<4>();
-            let g4 = [g0, g1, g0, g1];
-            for p in pairs {
-                for i in 0..4 {
-                    p[i] = (g4[i] * p[i] as f64) as f32;
-                }
-            }
-            for (v, g) in rest.iter_mut().zip(g4) {
-                *v = (g * *v as f64) as f32;
-            }
-            return;
+        match (ch, &g[..]) {
+            (1, &[g]) => return scale(self.1, block.samples_mut(), [g; 4]),
+            (2, &[g0, g1]) => return scale(self.1, block.samples_mut(), [g0, g1, g0, g1]),
+            _ => {}
         }
         for frame in block.samples_mut().chunks_exact_mut(ch) {
             for (v, g) in frame.iter_mut().zip(g) {
@@ -181,6 +171,46 @@ fn add_scaled_portable(acc: &mut [f64], samples: &[f32], gains: [f64; 4]) {
     }
 }
 
+/// `samples[i] = gains[i % 4] · samples[i]`, the product in f64 rounded
+/// once to f32: what [`Mixer::add`] adds for each sample.
+fn scale(isa: Isa, samples: &mut [f32], gains: [f64; 4]) {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx | Level::AvxFma => {
+            // SAFETY: an `Isa` at these levels exists only on a CPU with AVX.
+            unsafe { scale_avx(samples, gains) }
+        }
+        _ => scale_portable(samples, gains),
+    }
+}
+
+/// [`scale_portable`] four samples at a time: the same exact widening,
+/// product and rounding (to nearest, as `as f32`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn scale_avx(samples: &mut [f32], gains: [f64; 4]) {
+    use std::arch::x86_64::*;
+    let n4 = samples.len() / 4;
+    // SAFETY: every access is below `4 * n4`, within the slice; unaligned
+    // loads and stores are allowed.
+    unsafe {
+        let g = _mm256_loadu_pd(gains.as_ptr());
+        let v = samples.as_mut_ptr();
+        for j in 0..n4 {
+            let x = _mm256_cvtps_pd(_mm_loadu_ps(v.add(4 * j)));
+            _mm_storeu_ps(v.add(4 * j), _mm256_cvtpd_ps(_mm256_mul_pd(g, x)));
+        }
+    }
+    scale_portable(&mut samples[4 * n4..], gains);
+}
+
+#[inline(always)]
+fn scale_portable(samples: &mut [f32], gains: [f64; 4]) {
+    for (i, v) in samples.iter_mut().enumerate() {
+        *v = (gains[i % 4] * f64::from(*v)) as f32;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +284,12 @@ mod tests {
             let mut acc: Vec<f64> = (0..14).map(|i| i as f64 * 0.01).collect();
             add_scaled(isa, &mut acc, &samples, [g0, g1, g0, g1]);
             assert_eq!(acc, want, "{level:?}");
+            let mut faded = samples.clone();
+            scale(isa, &mut faded, [g0, g1, g0, g1]);
+            let want: Vec<f32> = (0..14)
+                .map(|i| ([g0, g1][i % 2] * samples[i] as f64) as f32)
+                .collect();
+            assert_eq!(faded, want, "{level:?}");
         }
         // And through the mixer and the fader: a faded stem adds at unity
         // exactly what the gains would have added.
