@@ -62,6 +62,20 @@ fn filters(c: &mut Criterion) {
             b.iter(|| f.process(black_box(&mut block)))
         });
     }
+    // Stereo, as recorded stems are: both channels of an order-4 low-pass.
+    let mut stereo = tone_block(2);
+    let mut f = BiquadCascade::new(
+        FilterKind::Lowpass {
+            cutoff: 8000.0,
+            order: 4,
+        },
+        RATE,
+        2,
+    )
+    .unwrap();
+    g.bench_function("lowpass_order4_stereo", |b| {
+        b.iter(|| f.process(black_box(&mut stereo)))
+    });
     let mut e = Echo::new(120.0, 0.4, 3, RATE, 1);
     g.bench_function("echo_3taps", |b| {
         b.iter(|| e.process(black_box(&mut block)))
@@ -142,6 +156,19 @@ fn mixing(c: &mut Criterion) {
             mixer.finish(&mut master);
         })
     });
+    let stem = tone_block(2);
+    let mut master = Block::new(2, BLOCK);
+    let gains = stems.iter().map(|s| StemGain::new(s, 2)).collect();
+    let mut mixer = Mixer::new(gains, Clip::Hard, BLOCK, 2);
+    g.bench_function("mixer_5_stems_stereo", |b| {
+        b.iter(|| {
+            mixer.begin(BLOCK, 2);
+            for i in 0..stems.len() {
+                mixer.add(i, black_box(&stem));
+            }
+            mixer.finish(&mut master);
+        })
+    });
     let spec = StreamSpec {
         sample_rate: RATE,
         channels: 2,
@@ -160,15 +187,19 @@ fn writers(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BLOCK as u64));
     let dir = tempfile::tempdir().unwrap();
     let block = tone_block(1);
+    let stereo = tone_block(2);
     for (name, format, dither) in [
         ("float", SampleFormat::Float, Dither::None),
         ("pcm24", SampleFormat::Pcm24, Dither::None),
         ("pcm16", SampleFormat::Pcm16, Dither::None),
         ("pcm16_tpdf_dither", SampleFormat::Pcm16, Dither::Tpdf),
+        ("float_stereo", SampleFormat::Float, Dither::None),
     ] {
+        let channels = if name.ends_with("stereo") { 2 } else { 1 };
+        let block = if channels == 2 { &stereo } else { &block };
         let spec = StreamSpec {
             sample_rate: RATE,
-            channels: 1,
+            channels,
             format,
         };
         // A fresh file every 1024 blocks keeps the disk use bounded.
@@ -177,7 +208,7 @@ fn writers(c: &mut Criterion) {
         let mut blocks = 0;
         g.bench_function(name, |b| {
             b.iter(|| {
-                writer.write(black_box(&block)).unwrap();
+                writer.write(black_box(block)).unwrap();
                 blocks += 1;
                 if blocks % 1024 == 0 {
                     writer = WavOut::create(&path, spec, dither, 1).unwrap();
@@ -185,6 +216,25 @@ fn writers(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+/// Deinterleaving one channel of a block into f64, as the filters and the
+/// loudness meter do.
+fn deinterleave(c: &mut Criterion) {
+    let mut g = c.benchmark_group("block");
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    let stereo = tone_block(2);
+    let mut out: Vec<f64> = Vec::with_capacity(BLOCK);
+    g.bench_function("channel_into_stereo_f64", |b| {
+        b.iter(|| {
+            for ch in 0..2 {
+                out.clear();
+                black_box(&stereo).channel_into(ch, &mut out, f64::from);
+                black_box(&out);
+            }
+        })
+    });
     g.finish();
 }
 
@@ -289,6 +339,7 @@ criterion_group!(
     alignment,
     mixing,
     writers,
+    deinterleave,
     measuring,
     demo_render
 );

@@ -318,6 +318,15 @@ impl Aligner {
             return Ok(want);
         }
         let mut filled = 0;
+        if let Phase::Source { end } = self.phase
+            && want > 0
+            && end - self.reader.pos >= want as u64
+        {
+            // The whole block from the source: no copy (see `pull_block`).
+            self.reader.pull_block(block)?;
+            self.end_of_source(end);
+            filled = want;
+        }
         while filled < want {
             let dst = &mut block.samples_mut()[filled * ch..want * ch];
             filled += match self.phase {
@@ -341,6 +350,13 @@ impl Aligner {
         let ch = self.channels;
         let n = (end - self.reader.pos).min((dst.len() / ch) as u64) as usize;
         self.reader.pull(&mut dst[..n * ch])?;
+        self.end_of_source(end);
+        Ok(n)
+    }
+
+    /// After a read up to `end`: on to the seam (when extending) or
+    /// silence once the reader got there.
+    fn end_of_source(&mut self, end: u64) {
         if self.reader.pos == end {
             self.phase = if self.info.strategy.extends() {
                 self.next_seam();
@@ -349,7 +365,6 @@ impl Aligner {
                 Phase::Zeros
             };
         }
-        Ok(n)
     }
 
     /// Picks the seam that starts now: the regular one, or, once the

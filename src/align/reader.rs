@@ -52,13 +52,7 @@ impl SourceReader {
         let mut done = 0;
         while done < dst.len() {
             if self.scratch_pos == self.scratch.frames() {
-                self.scratch_pos = 0;
-                if self.source.read(&mut self.scratch)? == 0 {
-                    return Err(StageError::Invalid(format!(
-                        "the source ended before its announced {} frames",
-                        self.source.len()
-                    )));
-                }
+                self.refill()?;
             }
             let avail = (self.scratch.frames() - self.scratch_pos) * ch;
             let take = avail.min(dst.len() - done);
@@ -68,6 +62,38 @@ impl SourceReader {
             self.scratch_pos += take / ch;
         }
         self.pos += (dst.len() / ch) as u64;
+        Ok(())
+    }
+
+    /// Fills the frames in use of `block` with the next frames. When the
+    /// read-ahead is empty and one read of the source fills the block
+    /// exactly, the two buffers trade places instead of being copied (the
+    /// common case: whole blocks of a source played through).
+    pub fn pull_block(&mut self, block: &mut Block) -> Result<(), StageError> {
+        let frames = block.frames();
+        let empty = self.scratch_pos == self.scratch.frames();
+        if empty && frames > 0 && block.capacity() == self.scratch.capacity() {
+            self.refill()?;
+            if self.scratch.frames() == frames {
+                std::mem::swap(block, &mut self.scratch);
+                self.scratch.set_frames(0);
+                self.scratch_pos = 0;
+                self.pos += frames as u64;
+                return Ok(());
+            }
+        }
+        self.pull(block.samples_mut())
+    }
+
+    /// Reads the source's next block into the (consumed) read-ahead.
+    fn refill(&mut self) -> Result<(), StageError> {
+        self.scratch_pos = 0;
+        if self.source.read(&mut self.scratch)? == 0 {
+            return Err(StageError::Invalid(format!(
+                "the source ended before its announced {} frames",
+                self.source.len()
+            )));
+        }
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::cpu::{self, Isa, Level};
 pub const CHUNK: usize = 256;
 /// Chunks computed side by side: two AVX registers' worth, so two
 /// independent recursions hide each other's latency.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// One section's coefficients: numerator `b`, denominator
 /// 1 + a[0]·z⁻¹ + a[1]·z⁻².
@@ -29,13 +29,13 @@ pub struct Section {
 
 /// Transposed-direct-form-II state of one section, in `L` lanes.
 #[derive(Clone, Copy, Debug)]
-struct State<const L: usize> {
-    s1: [f64; L],
-    s2: [f64; L],
+pub(super) struct State<const L: usize> {
+    pub(super) s1: [f64; L],
+    pub(super) s2: [f64; L],
 }
 
 impl<const L: usize> State<L> {
-    const ZERO: Self = State {
+    pub(super) const ZERO: Self = State {
         s1: [0.0; L],
         s2: [0.0; L],
     };
@@ -44,7 +44,7 @@ impl<const L: usize> State<L> {
 /// One transposed-direct-form-II step in every lane, fused multiply-adds
 /// throughout.
 #[inline(always)]
-fn step<const L: usize>(c: &Section, st: &mut State<L>, x: [f64; L]) -> [f64; L] {
+pub(super) fn step<const L: usize>(c: &Section, st: &mut State<L>, x: [f64; L]) -> [f64; L] {
     let mut y = [0.0; L];
     for l in 0..L {
         y[l] = c.b[0].mul_add(x[l], st.s1[l]);
@@ -55,7 +55,7 @@ fn step<const L: usize>(c: &Section, st: &mut State<L>, x: [f64; L]) -> [f64; L]
 }
 
 /// Every section's state: (s1, s2) per section.
-type States<const S: usize> = [[f64; 2]; S];
+pub(super) type States<const S: usize> = [[f64; 2]; S];
 
 /// The correction k frames into a chunk that started in state `z`:
 /// `Σ g[s][j][k]·z[s][j]`, in a fixed order.
@@ -184,30 +184,42 @@ impl<const S: usize> Cascade<S> {
     /// chunk starts from end + Φ·z0.
     #[inline(always)]
     fn end_chunk(&mut self, end: States<S>) {
-        let mut z = end;
-        for (s, zs) in z.iter_mut().enumerate() {
-            for (j, v) in zs.iter_mut().enumerate() {
-                for (phi, z0) in self.phi.iter().zip(&self.z0) {
-                    for (phi, z0) in phi.iter().zip(z0) {
-                        *v = phi[s][j].mul_add(*z0, *v);
-                    }
-                }
-                // Far below f32 resolution: zero it before it turns
-                // denormal and slow.
-                if v.abs() < 1e-30 {
-                    *v = 0.0;
-                }
-            }
-        }
-        self.z0 = z;
+        self.z0 = next_start(&self.phi, end, &self.z0);
         self.zs = [State::ZERO; S];
     }
+}
+
+/// The state the next chunk starts in, when the current one started in
+/// `z0` and its zero-state run ended in `end`: end + Φ·z0, in a fixed
+/// order.
+#[inline(always)]
+pub(super) fn next_start<const S: usize>(
+    phi: &[[States<S>; 2]; S],
+    end: States<S>,
+    z0: &States<S>,
+) -> States<S> {
+    let mut z = end;
+    for (s, zs) in z.iter_mut().enumerate() {
+        for (j, v) in zs.iter_mut().enumerate() {
+            for (phi, z0) in phi.iter().zip(z0) {
+                for (phi, z0) in phi.iter().zip(z0) {
+                    *v = phi[s][j].mul_add(*z0, *v);
+                }
+            }
+            // Far below f32 resolution: zero it before it turns
+            // denormal and slow.
+            if v.abs() < 1e-30 {
+                *v = 0.0;
+            }
+        }
+    }
+    z
 }
 
 /// Correction rows and end states of a chunk starting from each unit state
 /// (see [`Cascade`]'s `g` and `phi`).
 #[allow(clippy::type_complexity)]
-fn unit_responses<const S: usize>(
+pub(super) fn unit_responses<const S: usize>(
     isa: Isa,
     sections: &[Section; S],
 ) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {

@@ -24,46 +24,41 @@ pub fn butterworth_qs(order: u8) -> Vec<f64> {
 }
 
 pub mod iir;
+pub mod interleaved;
 
-use iir::{Cascade, Section};
+use iir::Section;
+use interleaved::InterleavedCascade;
 
-/// A cascade of one to four sections (Butterworth orders 2–8 and the
-/// single-section filters), sized at compile time for speed.
-#[derive(Clone, Debug)]
-enum Engine {
-    One(Box<Cascade<1>>),
-    Two(Box<Cascade<2>>),
-    Three(Box<Cascade<3>>),
-    Four(Box<Cascade<4>>),
+/// A cascade over a block's interleaved samples, whatever its number of
+/// sections and channels.
+trait Engine: Send {
+    fn process(&mut self, samples: &mut [f32]);
 }
 
-impl Engine {
-    fn new(sections: &[Section]) -> Engine {
-        match *sections {
-            [a] => Engine::One(Box::new(Cascade::new([a]))),
-            [a, b] => Engine::Two(Box::new(Cascade::new([a, b]))),
-            [a, b, c] => Engine::Three(Box::new(Cascade::new([a, b, c]))),
-            [a, b, c, d] => Engine::Four(Box::new(Cascade::new([a, b, c, d]))),
-            _ => unreachable!("filters have one to four sections"),
-        }
+impl<const S: usize, const C: usize> Engine for InterleavedCascade<S, C> {
+    fn process(&mut self, samples: &mut [f32]) {
+        InterleavedCascade::process(self, samples)
     }
+}
 
-    fn process(&mut self, buf: &mut [f64]) {
-        match self {
-            Engine::One(c) => c.process(buf),
-            Engine::Two(c) => c.process(buf),
-            Engine::Three(c) => c.process(buf),
-            Engine::Four(c) => c.process(buf),
-        }
+/// The cascade of one to four sections (Butterworth orders 2–8 and the
+/// single-section filters) over `C` channels, sized at compile time for
+/// speed.
+fn engine<const C: usize>(sections: &[Section]) -> Box<dyn Engine> {
+    match *sections {
+        [a] => Box::new(InterleavedCascade::<1, C>::new([a])),
+        [a, b] => Box::new(InterleavedCascade::<2, C>::new([a, b])),
+        [a, b, c] => Box::new(InterleavedCascade::<3, C>::new([a, b, c])),
+        [a, b, c, d] => Box::new(InterleavedCascade::<4, C>::new([a, b, c, d])),
+        _ => unreachable!("filters have one to four sections"),
     }
 }
 
 /// A cascade of biquad sections (designed by the `biquad` crate), one
-/// state per channel, computed in f64 by [`iir::Cascade`].
+/// state per channel, computed in f64 by [`InterleavedCascade`] on the
+/// block's samples in place.
 pub struct BiquadCascade {
-    channels: Vec<Engine>,
-    /// One channel of the current block, in f64.
-    scratch: Vec<f64>,
+    engine: Box<dyn Engine>,
 }
 
 impl BiquadCascade {
@@ -104,21 +99,22 @@ impl BiquadCascade {
                 a: [c.a1, c.a2],
             })
             .collect();
-        Ok(BiquadCascade {
-            channels: vec![Engine::new(&sections); channels as usize],
-            scratch: Vec::new(),
-        })
+        let engine = match channels {
+            1 => engine::<1>(&sections),
+            2 => engine::<2>(&sections),
+            _ => {
+                return Err(StageError::Invalid(format!(
+                    "filters take 1 or 2 channels, not {channels}"
+                )));
+            }
+        };
+        Ok(BiquadCascade { engine })
     }
 }
 
 impl Processor for BiquadCascade {
     fn process(&mut self, block: &mut Block) {
-        for (c, engine) in self.channels.iter_mut().enumerate() {
-            self.scratch.clear();
-            block.channel_into(c, &mut self.scratch, f64::from);
-            engine.process(&mut self.scratch);
-            block.set_channel(c, &self.scratch, |y| y as f32);
-        }
+        self.engine.process(block.samples_mut());
     }
 }
 

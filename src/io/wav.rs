@@ -224,10 +224,12 @@ pub(super) fn encode(
     match quantiser {
         None => extend_le_bytes(bytes, block.samples()),
         Some(q) => {
+            // Sized once, then filled: no capacity check per sample.
             let width = format.bits() as usize / 8;
-            for v in block.samples() {
-                let le = q.next(*v).to_le_bytes();
-                bytes.extend_from_slice(&le[..width]);
+            let start = bytes.len();
+            bytes.resize(start + block.samples().len() * width, 0);
+            for (out, v) in bytes[start..].chunks_exact_mut(width).zip(block.samples()) {
+                out.copy_from_slice(&q.next(*v).to_le_bytes()[..width]);
             }
         }
     }
@@ -495,6 +497,37 @@ mod tests {
                 assert_eq!((h.spec, h.frames, h.rf64), (spec, Frames(1001), false));
             }
         }
+    }
+
+    #[test]
+    fn float_blocks_big_and_small_read_back_in_order() {
+        // Blocks smaller and larger than the write buffer, and ones that
+        // straddle its flushes: hound must see every sample once, in order.
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StreamSpec {
+            sample_rate: 48000,
+            channels: 2,
+            format: SampleFormat::Float,
+        };
+        let p = dir.path().join("f.wav");
+        let mut w = WavOut::create(&p, spec, Dither::None, 1).unwrap();
+        let (mut want, mut n) = (Vec::new(), 0u32);
+        for frames in [5, 5000, 3, 4096, 1, 40_000, 7] {
+            let mut b = Block::new(2, frames);
+            for v in b.samples_mut() {
+                *v = f32::from_bits(0x3000_0000 + n);
+                n += 1;
+            }
+            want.extend_from_slice(b.samples());
+            w.write(&b).unwrap();
+        }
+        w.finish().unwrap();
+        let got: Vec<f32> = hound::WavReader::open(&p)
+            .unwrap()
+            .samples::<f32>()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

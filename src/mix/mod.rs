@@ -8,6 +8,7 @@
 //! the [`MasterBus`] ([`bus`]): the normalisation gain, the true-peak
 //! [`limiter::Limiter`], then the clip.
 
+use crate::cpu::{Isa, Level};
 use crate::effects::Processor;
 use crate::plan::{Clip, StemPlan};
 use crate::types::Block;
@@ -44,12 +45,12 @@ impl StemGain {
 /// files (SPEC §10). Each sample becomes exactly what the mixer would have
 /// added for it (the f64 product rounded once to f32), so a mixer adding
 /// faded stems at unity gain sums the very samples the stem files hold.
-pub struct Fader(StemGain);
+pub struct Fader(StemGain, Isa);
 
 impl Fader {
     /// The fader of `stem` in a song of `channels` channels.
     pub fn new(stem: &StemPlan, channels: u16) -> Fader {
-        Fader(StemGain::new(stem, channels))
+        Fader(StemGain::new(stem, channels), crate::cpu::isa())
     }
 }
 
@@ -57,13 +58,10 @@ impl Processor for Fader {
     fn process(&mut self, block: &mut Block) {
         let ch = block.channels();
         let g = &self.0.0;
-        if let (2, &[g0, g1]) = (ch, &g[..]) {
-            // Stereo spelled out, as in [`Mixer::add`].
-            for frame in block.samples_mut().chunks_exact_mut(2) {
-                frame[0] = (g0 * frame[0] as f64) as f32;
-                frame[1] = (g1 * frame[1] as f64) as f32;
-            }
-            return;
+        match (ch, &g[..]) {
+            (1, &[g]) => return scale(self.1, block.samples_mut(), [g; 4]),
+            (2, &[g0, g1]) => return scale(self.1, block.samples_mut(), [g0, g1, g0, g1]),
+            _ => {}
         }
         for frame in block.samples_mut().chunks_exact_mut(ch) {
             for (v, g) in frame.iter_mut().zip(g) {
@@ -79,6 +77,7 @@ pub struct Mixer {
     clip: Clip,
     /// f64 accumulator, reused for every block.
     acc: Vec<f64>,
+    isa: Isa,
 }
 
 impl Mixer {
@@ -87,6 +86,7 @@ impl Mixer {
             gains,
             clip,
             acc: vec![0.0; block_size * channels as usize],
+            isa: crate::cpu::isa(),
         }
     }
 
@@ -100,25 +100,17 @@ impl Mixer {
         let ch = block.channels();
         let g = &self.gains[index].0;
         let acc = &mut self.acc[..block.samples().len()];
-        if ch == 1 {
-            let g = g[0];
-            for (a, v) in acc.iter_mut().zip(block.samples()) {
-                *a += g * *v as f64;
-            }
-        } else if let (2, &[g0, g1]) = (ch, &g[..]) {
-            // Stereo spelled out: the generic loop below does not
-            // vectorise, and this is every stem's every sample.
-            for (a, v) in acc.chunks_exact_mut(2).zip(block.samples().chunks_exact(2)) {
-                a[0] += g0 * v[0] as f64;
-                a[1] += g1 * v[1] as f64;
-            }
-        } else {
-            for (a, v) in acc
-                .chunks_exact_mut(ch)
-                .zip(block.samples().chunks_exact(ch))
-            {
-                for ((a, v), g) in a.iter_mut().zip(v).zip(g) {
-                    *a += g * *v as f64;
+        match (ch, &g[..]) {
+            (1, &[g]) => add_scaled(self.isa, acc, block.samples(), [g; 4]),
+            (2, &[g0, g1]) => add_scaled(self.isa, acc, block.samples(), [g0, g1, g0, g1]),
+            _ => {
+                for (a, v) in acc
+                    .chunks_exact_mut(ch)
+                    .zip(block.samples().chunks_exact(ch))
+                {
+                    for ((a, v), g) in a.iter_mut().zip(v).zip(g) {
+                        *a += g * *v as f64;
+                    }
                 }
             }
         }
@@ -133,6 +125,89 @@ impl Mixer {
                 Clip::None => *a as f32,
             };
         }
+    }
+}
+
+/// `acc[i] += gains[i % 4] · samples[i]` in f64: a mono gain repeated, or
+/// a stereo pair twice, so four neighbouring samples are one vector
+/// operation. Multiply then add, never fused: every path rounds alike.
+fn add_scaled(isa: Isa, acc: &mut [f64], samples: &[f32], gains: [f64; 4]) {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx | Level::AvxFma => {
+            // SAFETY: an `Isa` at these levels exists only on a CPU with AVX.
+            unsafe { add_scaled_avx(acc, samples, gains) }
+        }
+        _ => add_scaled_portable(acc, samples, gains),
+    }
+}
+
+/// [`add_scaled_portable`] four samples at a time in AVX registers: the
+/// same exact widening, multiply and add per sample.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn add_scaled_avx(acc: &mut [f64], samples: &[f32], gains: [f64; 4]) {
+    use std::arch::x86_64::*;
+    let n = acc.len().min(samples.len());
+    let n4 = n / 4;
+    // SAFETY: every access is below `4 * n4 <= n`, within both slices;
+    // unaligned loads and stores are allowed.
+    unsafe {
+        let g = _mm256_loadu_pd(gains.as_ptr());
+        let (a, v) = (acc.as_mut_ptr(), samples.as_ptr());
+        for j in 0..n4 {
+            let x = _mm256_cvtps_pd(_mm_loadu_ps(v.add(4 * j)));
+            let sum = _mm256_add_pd(_mm256_loadu_pd(a.add(4 * j)), _mm256_mul_pd(g, x));
+            _mm256_storeu_pd(a.add(4 * j), sum);
+        }
+    }
+    add_scaled_portable(&mut acc[4 * n4..n], &samples[4 * n4..n], gains);
+}
+
+#[inline(always)]
+fn add_scaled_portable(acc: &mut [f64], samples: &[f32], gains: [f64; 4]) {
+    for (i, (a, v)) in acc.iter_mut().zip(samples).enumerate() {
+        *a += gains[i % 4] * f64::from(*v);
+    }
+}
+
+/// `samples[i] = gains[i % 4] · samples[i]`, the product in f64 rounded
+/// once to f32: what [`Mixer::add`] adds for each sample.
+fn scale(isa: Isa, samples: &mut [f32], gains: [f64; 4]) {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx | Level::AvxFma => {
+            // SAFETY: an `Isa` at these levels exists only on a CPU with AVX.
+            unsafe { scale_avx(samples, gains) }
+        }
+        _ => scale_portable(samples, gains),
+    }
+}
+
+/// [`scale_portable`] four samples at a time: the same exact widening,
+/// product and rounding (to nearest, as `as f32`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn scale_avx(samples: &mut [f32], gains: [f64; 4]) {
+    use std::arch::x86_64::*;
+    let n4 = samples.len() / 4;
+    // SAFETY: every access is below `4 * n4`, within the slice; unaligned
+    // loads and stores are allowed.
+    unsafe {
+        let g = _mm256_loadu_pd(gains.as_ptr());
+        let v = samples.as_mut_ptr();
+        for j in 0..n4 {
+            let x = _mm256_cvtps_pd(_mm_loadu_ps(v.add(4 * j)));
+            _mm_storeu_ps(v.add(4 * j), _mm256_cvtpd_ps(_mm256_mul_pd(g, x)));
+        }
+    }
+    scale_portable(&mut samples[4 * n4..], gains);
+}
+
+#[inline(always)]
+fn scale_portable(samples: &mut [f32], gains: [f64; 4]) {
+    for (i, v) in samples.iter_mut().enumerate() {
+        *v = (gains[i % 4] * f64::from(*v)) as f32;
     }
 }
 
@@ -191,6 +266,42 @@ mod tests {
         m.finish(&mut out);
         let want = |a: f32, b: f32| (0.5 * a as f64 + 2.0 * b as f64).clamp(-1.0, 1.0) as f32;
         assert_eq!(out.samples(), &[want(1.0, 0.1), -1.0, want(0.2, 0.3)][..]);
+    }
+
+    #[test]
+    fn stereo_sums_are_the_formula_on_every_cpu_path() {
+        // 7 frames: two vectors of two frames and a remainder.
+        let samples: Vec<f32> = (0..14).map(|i| (i as f32 * 0.37).sin()).collect();
+        let (g0, g1) = (0.3, 0.7);
+        let mut want: Vec<f64> = (0..14).map(|i| i as f64 * 0.01).collect();
+        for (i, (a, v)) in want.iter_mut().zip(&samples).enumerate() {
+            *a += [g0, g1][i % 2] * *v as f64;
+        }
+        for level in Level::ALL {
+            let Some(isa) = Isa::new(level) else {
+                continue;
+            };
+            let mut acc: Vec<f64> = (0..14).map(|i| i as f64 * 0.01).collect();
+            add_scaled(isa, &mut acc, &samples, [g0, g1, g0, g1]);
+            assert_eq!(acc, want, "{level:?}");
+            let mut faded = samples.clone();
+            scale(isa, &mut faded, [g0, g1, g0, g1]);
+            let want: Vec<f32> = (0..14)
+                .map(|i| ([g0, g1][i % 2] * samples[i] as f64) as f32)
+                .collect();
+            assert_eq!(faded, want, "{level:?}");
+        }
+        // And through the mixer and the fader: a faded stem adds at unity
+        // exactly what the gains would have added.
+        let mut b = Block::new(2, 7);
+        b.samples_mut().copy_from_slice(&samples);
+        let mut m = Mixer::new(vec![StemGain::new(&stem(0.5, 0.3), 2)], Clip::None, 7, 2);
+        m.begin(7, 2);
+        m.add(0, &b);
+        let mut out = Block::new(2, 7);
+        m.finish(&mut out);
+        Fader::new(&stem(0.5, 0.3), 2).process(&mut b);
+        assert_eq!(out.samples(), b.samples());
     }
 
     #[test]
