@@ -103,6 +103,21 @@ fn decoding(c: &mut Criterion) {
                 black_box(&b);
             })
         });
+        // The file alone, no resampler: eight scattered seeks, 1024
+        // frames read at each (a WAV's seek is arithmetic, a FLAC's goes
+        // by its seek index and decodes forward within a frame).
+        let mut file = FileSource::open(&path, 2).unwrap();
+        let len = file.len().0;
+        let mut b = Block::new(2, 1024);
+        g.bench_function(format!("{name}_direct_8_scattered"), |bench| {
+            bench.iter(|| {
+                for k in [7u64, 2, 5, 0, 6, 1, 4, 3] {
+                    file.seek(Frames(k * (len - 1024) / 7)).unwrap();
+                    file.read(&mut b).unwrap();
+                    black_box(&b);
+                }
+            })
+        });
     }
     g.finish();
 }

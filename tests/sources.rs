@@ -1,5 +1,6 @@
 //! Recorded stems (issue 15): the resampler's quality pinned against
-//! analytic sines, and RF64 and long-file inputs read as WAV is.
+//! analytic sines, RF64 and long-file inputs read as WAV is, and a WAV
+//! cut short by another program while it is read fails with a message.
 
 use std::f64::consts::PI;
 
@@ -129,4 +130,31 @@ fn an_rf64_stem_renders_as_its_wav_twin_does() {
     let (_, rf64) = read_wav(&tmp.path().join("out/rf64/stems/s.wav"));
     assert_eq!(riff.len(), 2 * 72_000);
     assert!(riff == rf64);
+}
+
+#[test]
+fn a_wav_cut_short_while_read_fails_naming_it_instead_of_crashing() {
+    // A mapped file truncated under the reader would raise SIGBUS (and end
+    // this whole test binary) if its length were not checked first.
+    use stemflow::source::{FileSource, Source};
+    use stemflow::types::{Block, Frames};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("cut.wav");
+    let audio = sine(44100, 440.0, 2 * 200_000, 0.5);
+    write_float_wav(&path, 44100, 2, &audio);
+    let mut s = FileSource::open(&path, 2).unwrap();
+    let mut b = Block::new(2, 1000);
+    assert_eq!(s.read(&mut b).unwrap(), 1000);
+    assert!(b.samples() == &audio[..2000]);
+    // Another program cuts it to 400 kB (50 000 frames) mid-render.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(400_000).unwrap();
+    s.seek(Frames(150_000)).unwrap();
+    let e = s.read(&mut b).unwrap_err().to_string();
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("cut to 400000 bytes"), "{e}");
+    // What the file still holds reads as before.
+    s.seek(Frames(20_000)).unwrap();
+    assert_eq!(s.read(&mut b).unwrap(), 1000);
+    assert!(b.samples() == &audio[40_000..42_000]);
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use symphonia::core::audio::{Audio, GenericAudioBufferRef};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{SeekMode, SeekTo};
 use symphonia::core::units::Timestamp;
@@ -65,6 +66,8 @@ pub struct FileSource {
     pending_pos: usize,
     /// Scratch for one decoded packet, interleaved in the file's layout.
     packet: Vec<f32>,
+    /// Whether `packet` was decoded from floats (which may be NaN).
+    packet_float: bool,
     /// Next frame `read` delivers.
     pos: u64,
     /// Frames decoded since the last (re)open.
@@ -135,6 +138,7 @@ impl FileSource {
             pending: Vec::new(),
             pending_pos: 0,
             packet: Vec::new(),
+            packet_float: false,
             pos: 0,
             decoded: 0,
             work: 0,
@@ -186,7 +190,9 @@ impl FileSource {
             return Ok(false);
         };
         let fch = self.info.channels as usize;
-        if let Some(i) = self.packet.iter().position(|v| !v.is_finite()) {
+        if self.packet_float
+            && let Some(i) = self.packet.iter().position(|v| !v.is_finite())
+        {
             return Err(bad(
                 &self.path,
                 format!(
@@ -249,21 +255,26 @@ impl FileSource {
             if frames == 0 {
                 continue;
             }
-            self.packet
-                .resize(frames * self.info.channels as usize, 0.0);
-            buf.copy_to_slice_interleaved::<f32, _>(&mut self.packet[..]);
+            if buf.num_planes() != self.info.channels as usize {
+                return Err(bad(
+                    path,
+                    format!("changes its channel count at frame {}", self.decoded),
+                ));
+            }
+            self.packet_float = interleave(&buf, &mut self.packet);
             return Ok(Some(frames));
         }
     }
 
     /// Replaces `pending` with `packet` mapped to the song's channel count:
-    /// mono is copied to every channel, stereo to mono is averaged.
+    /// mono is copied to every channel, stereo to mono is averaged. The
+    /// same count swaps the two buffers (`packet` is overwritten next).
     fn map_channels(&mut self) {
         self.pending.clear();
         self.pending_pos = 0;
         let och = self.out_channels;
         match (self.info.channels as usize, och) {
-            (a, b) if a == b => self.pending.extend_from_slice(&self.packet),
+            (a, b) if a == b => std::mem::swap(&mut self.pending, &mut self.packet),
             (1, _) => self.pending.extend(
                 self.packet
                     .iter()
@@ -434,6 +445,42 @@ impl FileSource {
         }
         self.pos += want as u64;
         Ok(want)
+    }
+}
+
+/// Interleaves a decoded packet into `out` as f32, converted as symphonia
+/// converts (i32 / 2^31). FLAC's mono and stereo i32 planes go through a
+/// loop the compiler vectorises (symphonia's generic one costs about as
+/// much as the FLAC residual decoding it follows); the rest through
+/// symphonia. True when the samples were floats, and may be NaN.
+fn interleave(buf: &GenericAudioBufferRef<'_>, out: &mut Vec<f32>) -> bool {
+    out.resize(buf.frames() * buf.num_planes(), 0.0);
+    // 2^-31 is exact, and scaling by a power of two commutes with the
+    // rounding to f32: `s as f32 * SCALE` is symphonia's
+    // `(s as f64 / 2^31) as f32` bit for bit.
+    const SCALE: f32 = 1.0 / 2_147_483_648.0;
+    match buf {
+        GenericAudioBufferRef::S32(b) if b.num_planes() == 1 => {
+            let plane = b.plane(0).unwrap_or_default();
+            for (o, &s) in out.iter_mut().zip(plane) {
+                *o = s as f32 * SCALE;
+            }
+            false
+        }
+        GenericAudioBufferRef::S32(b) if b.num_planes() == 2 => {
+            let (l, r) = b.plane_pair(0, 1).unwrap_or_default();
+            for ((o, &l), &r) in out.as_chunks_mut::<2>().0.iter_mut().zip(l).zip(r) {
+                *o = [l as f32 * SCALE, r as f32 * SCALE];
+            }
+            false
+        }
+        _ => {
+            buf.copy_to_slice_interleaved::<f32, _>(&mut out[..]);
+            matches!(
+                buf,
+                GenericAudioBufferRef::F32(_) | GenericAudioBufferRef::F64(_)
+            )
+        }
     }
 }
 
@@ -609,6 +656,38 @@ mod tests {
                 all[p * 2..(p + n) * 2],
                 "at {p}"
             );
+        }
+    }
+
+    #[test]
+    fn i32_planes_convert_as_symphonia_converts_them() {
+        use symphonia::core::audio::{
+            AsGenericAudioBufferRef, AudioBuffer, AudioMut, AudioSpec, Channels,
+        };
+        // The extremes, small values, every 24-bit step's neighbours and
+        // noise over the whole range (values that round in f32).
+        let mut values = vec![i32::MIN, i32::MAX, 0, 1, -1, 255, -256, 0x7f_ffff << 8];
+        let mut x = 1u64;
+        values.extend((0..4000).map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 32) as i32
+        }));
+        let n = values.len() / 2;
+        for planes in [1, 2] {
+            let spec = AudioSpec::new(48000, Channels::Discrete(planes as u16));
+            let mut b = AudioBuffer::<i32>::new(spec, n);
+            b.render_uninit(Some(n));
+            for p in 0..planes {
+                let src = &values[p * n..(p + 1) * n];
+                b.plane_mut(p).unwrap().copy_from_slice(src);
+            }
+            let g = b.as_generic_audio_buffer_ref();
+            let mut ours = Vec::new();
+            assert!(!interleave(&g, &mut ours));
+            let mut theirs = vec![0.0f32; n * planes];
+            g.copy_to_slice_interleaved::<f32, _>(&mut theirs[..]);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ours), bits(&theirs), "{planes} planes");
         }
     }
 
