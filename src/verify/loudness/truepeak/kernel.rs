@@ -86,8 +86,8 @@ fn kernel_avx(
     // The compiler turns the portable lanes into shuffles and stack
     // spills; written out, sixteen inputs run as two independent vector
     // chains. Each lane still does the portable sums in the same order.
-    let done = avx::oversample16(line, start - 1, end, fold, planes, 0);
-    oversample_from(line, start - 1, done, end, fold, planes, 0);
+    let done = avx::oversample16::<0>(line, start - 1, end, fold, planes);
+    oversample_from::<0>(line, start - 1, done, end, fold, planes);
     finish(line, start, end, planes, out)
 }
 
@@ -100,7 +100,7 @@ fn kernel_portable(
     planes: &mut Planes,
     out: &mut [f32],
 ) {
-    oversample_from(line, start - 1, start - 1, end, fold, planes, 0);
+    oversample_from::<0>(line, start - 1, start - 1, end, fold, planes);
     finish(line, start, end, planes, out)
 }
 
@@ -123,7 +123,7 @@ pub(super) fn central_peak(
             unsafe { central_peak_avx(line, start, end, fold, planes) }
         }
         _ => {
-            oversample_from(line, start, start, end, fold, planes, CENTRAL_FROM);
+            oversample_from::<CENTRAL_FROM>(line, start, start, end, fold, planes);
             phases_peak(planes, end - start)
         }
     }
@@ -138,8 +138,8 @@ fn central_peak_avx(
     fold: &Folded,
     planes: &mut Planes,
 ) -> f32 {
-    let done = avx::oversample16(line, start, end, fold, planes, CENTRAL_FROM);
-    oversample_from(line, start, done, end, fold, planes, CENTRAL_FROM);
+    let done = avx::oversample16::<CENTRAL_FROM>(line, start, end, fold, planes);
+    oversample_from::<CENTRAL_FROM>(line, start, done, end, fold, planes);
     phases_peak(planes, end - start)
 }
 
@@ -175,16 +175,16 @@ fn finish(line: &[f32], start: usize, end: usize, planes: &mut Planes, out: &mut
 
 /// Writes the four oversampled points of each input `from..end` of
 /// `line` into `planes` (input `first + i` at index i), summing the folded
-/// taps `from_tap..` (0: the whole filter).
+/// taps `FROM..` (0: the whole filter; a constant, so each loop is
+/// compiled for its length).
 #[inline(always)]
-pub(super) fn oversample_from(
+pub(super) fn oversample_from<const FROM: usize>(
     line: &[f32],
     first: usize,
     from: usize,
     end: usize,
     fold: &Folded,
     planes: &mut Planes,
-    from_tap: usize,
 ) {
     const LANES: usize = 8;
     let half = TAPS / 2;
@@ -193,7 +193,7 @@ pub(super) fn oversample_from(
     // as one input at a time below, so with the same rounding.
     while n + LANES <= end {
         let (mut sm, mut ss, mut sd) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
-        for t in from_tap..half {
+        for t in FROM..half {
             let a: &[f32; LANES] = line[n - t..n - t + LANES].try_into().expect("8 lanes");
             let back = n + 1 + t - TAPS;
             let b: &[f32; LANES] = line[back..back + LANES].try_into().expect("8 lanes");
@@ -215,7 +215,7 @@ pub(super) fn oversample_from(
     }
     for n in n..end {
         let (mut sm, mut ss, mut sd) = (0.0f32, 0.0f32, 0.0f32);
-        for t in from_tap..half {
+        for t in FROM..half {
             let (a, b) = (line[n - t], line[n + 1 + t - TAPS]);
             let (u, v) = (a + b, a - b);
             sm += fold.m[t] * u;
@@ -239,15 +239,14 @@ mod avx {
     /// Oversamples inputs `first..` of `line` in runs of sixteen while a
     /// whole run fits before `end`; returns the first input not done.
     /// Per lane: u = a + b, v = a − b, then each sum += coefficient × u
-    /// (or v), tap by tap from `from_tap`, unfused: the portable rounding.
+    /// (or v), tap by tap from `FROM`, unfused: the portable rounding.
     #[target_feature(enable = "avx")]
-    pub(super) fn oversample16(
+    pub(super) fn oversample16<const FROM: usize>(
         line: &[f32],
         first: usize,
         end: usize,
         fold: &Folded,
         planes: &mut Planes,
-        from_tap: usize,
     ) -> usize {
         const RUN: usize = 16;
         let half = TAPS / 2;
@@ -276,7 +275,7 @@ mod avx {
                     _mm256_setzero_ps(),
                 );
                 let base = line.as_ptr();
-                for t in from_tap..half {
+                for t in FROM..half {
                     let pa = base.add(n - t);
                     let pb = base.add(n + 1 + t - TAPS);
                     let (cm, cs, cd) = (
