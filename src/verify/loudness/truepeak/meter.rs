@@ -45,12 +45,18 @@ impl TruePeak {
 /// skipping chunks whose inputs are too small to matter.
 pub(super) fn scan(interp: &mut TruePeakInterpolator, line: &[f32], peak: &mut f32, scratch: &mut [f32]) {
     let history = TruePeakInterpolator::HISTORY;
+    const { assert!(CHUNK == TruePeakInterpolator::HISTORY) };
     let mut start = history;
+    // The largest |input| of the HISTORY inputs before the chunk: the
+    // last chunk's new ones, each scanned once.
+    let mut before = max_abs(&line[..history]);
     while start < line.len() {
         let end = (start + CHUNK).min(line.len());
         // Every input the chunk's points depend on; they are samples of
         // the signal, so peaks too.
-        let window = max_abs(&line[start - history..end]);
+        let new = max_abs(&line[start..end]);
+        let window = before.max(new);
+        before = new;
         *peak = peak.max(window);
         if interp.may_reach(line, start, end, window, *peak as f64) {
             interp.stretch_peaks(line, start, end, scratch);
