@@ -294,6 +294,86 @@ fn true_peak(c: &mut Criterion) {
     g.finish();
 }
 
+/// Ten seconds of stereo audio shaped like the recorded-stems workload's
+/// stems (benches/recorded.sh): a tone (a fifth higher on the right) over
+/// pink-ish noise, swelling and trembling, peak near −30 dBFS.
+fn recorded_like() -> Vec<Block> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut pink = [0.0f64; 2];
+    let frames = 10 * RATE as usize;
+    let samples: Vec<f32> = (0..frames)
+        .flat_map(|n| {
+            let t = n as f64 / RATE as f64;
+            let tau = std::f64::consts::TAU;
+            // A slow swell (sox `amod`) and a 30 % tremolo, as recorded.sh.
+            let swell =
+                (0.5 + 0.5 * (tau * 0.5 * t).sin()) * (1.0 - 0.15 * (1.0 + (tau * 3.7 * t).sin()));
+            [(0, 220.0), (1, 330.0)].map(|(c, f)| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let white = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                pink[c] = 0.98 * pink[c] + 0.1 * white;
+                let tone = (tau * f * t).sin();
+                (0.02 * swell * (tone + pink[c])) as f32
+            })
+        })
+        .collect();
+    samples
+        .chunks_exact(BLOCK * 2)
+        .map(|s| {
+            let mut b = Block::new(2, BLOCK);
+            b.samples_mut().copy_from_slice(s);
+            b
+        })
+        .collect()
+}
+
+/// The meters on recorded-like stereo: with and without the true peak
+/// (their difference is its cost), and the limiter's detector asking for
+/// peaks over a ceiling the audio stays under.
+fn true_peak_recorded(c: &mut Criterion) {
+    let blocks = recorded_like();
+    let mut g = c.benchmark_group("true_peak");
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    for (name, mut meter) in [
+        ("meter_recorded_stereo", LoudnessMeter::new(2, RATE)),
+        (
+            "loudness_only_recorded_stereo",
+            LoudnessMeter::without_true_peak(2, RATE),
+        ),
+    ] {
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                meter.update(black_box(&blocks[i % blocks.len()]));
+                i += 1;
+            })
+        });
+    }
+    let history = TruePeakInterpolator::HISTORY;
+    let lines: Vec<Vec<f32>> = blocks
+        .iter()
+        .map(|b| {
+            let mut line = vec![0.0f32; history];
+            line.extend(b.samples().iter().step_by(2));
+            line
+        })
+        .collect();
+    let mut detector = TruePeakInterpolator::new();
+    let mut out = vec![0.0f32; BLOCK];
+    let mut i = 0;
+    g.bench_function("peaks_over_ceiling_recorded_mono", |b| {
+        b.iter(|| {
+            let line = &lines[i % lines.len()];
+            detector.peaks_over(black_box(line), history, line.len(), 0.05, &mut out);
+            i += 1;
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
 fn demo_render(c: &mut Criterion) {
     let plan =
         stemflow::manifest::parse(stemflow::DEMO_MANIFEST, "demo", std::path::Path::new("."))
@@ -341,6 +421,7 @@ criterion_group!(
     writers,
     deinterleave,
     measuring,
+    true_peak_recorded,
     demo_render
 );
 criterion_main!(benches);

@@ -30,9 +30,11 @@ use super::{Loudness, to_db};
 use crate::effects::iir::Cascade;
 use crate::types::Block;
 
+mod deinterleave;
 mod kweight;
 mod truepeak;
 
+use deinterleave::append_channel;
 use kweight::k_weighting;
 use truepeak::TruePeak;
 pub use truepeak::TruePeakInterpolator;
@@ -244,7 +246,7 @@ impl LoudnessMeter {
         self.weighted.resize(self.channels.len(), Vec::new());
         for (c, (state, y)) in self.channels.iter_mut().zip(&mut self.weighted).enumerate() {
             y.clear();
-            block.channel_into(c, y, f64::from);
+            append_channel(block, c, y, f64::from);
             state.filter.process(y);
         }
         let mut i = 0;
