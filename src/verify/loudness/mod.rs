@@ -30,11 +30,9 @@ use super::{Loudness, to_db};
 use crate::effects::iir::Cascade;
 use crate::types::Block;
 
-mod deinterleave;
 mod kweight;
 mod truepeak;
 
-use deinterleave::append_channel;
 use kweight::k_weighting;
 use truepeak::TruePeak;
 pub use truepeak::TruePeakInterpolator;
@@ -246,7 +244,7 @@ impl LoudnessMeter {
         self.weighted.resize(self.channels.len(), Vec::new());
         for (c, (state, y)) in self.channels.iter_mut().zip(&mut self.weighted).enumerate() {
             y.clear();
-            append_channel(block, c, y, f64::from);
+            block.channel_into(c, y, f64::from);
             state.filter.process(y);
         }
         let mut i = 0;

@@ -3,7 +3,6 @@
 
 use super::{CHUNK, TruePeakInterpolator, max_abs};
 use crate::types::Block;
-use crate::verify::loudness::deinterleave::append_channel;
 
 /// The true-peak meter: [`TruePeakInterpolator`] over every channel, keeping the
 /// largest peak.
@@ -29,7 +28,7 @@ impl TruePeak {
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
         for (c, (line, peak)) in self.lines.iter_mut().zip(&mut self.peaks).enumerate() {
-            append_channel(block, c, line, |v| v);
+            block.channel_into(c, line, |v| v);
             scan(&mut self.interpolator, line, peak, &mut self.scratch);
             line.drain(..line.len() - TruePeakInterpolator::HISTORY);
         }
