@@ -1,21 +1,12 @@
 //! Shares a song's stems and its mixer out over the song's threads and
-//! moves blocks between them through bounded channels of recycled blocks.
-//! The first real error stops every thread of the song.
-//!
-//! Why a shared pool and not stems fixed to threads: stems cost very
-//! different amounts (a FLAC take resampled and filtered costs several
-//! times a WAV at the song's rate), and the mixer takes blocks in
-//! lockstep, so a thread holding the costly stems set the pace while the
-//! other waited (the recorded-stems benchmark used 1.6 of 2 cores). Any
-//! thread now makes the next block of any stem that has a free block; a
-//! stem's mutex keeps its blocks in order, so the bytes do not depend on
-//! which thread made them.
+//! moves blocks between them: bounded channels of recycled blocks between
+//! threads, direct calls within one. The first real error stops every
+//! thread of the song.
 
-use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::error::{SongError, Stage, StageError, StageFailure};
 use crate::types::{Block, Frames};
@@ -23,7 +14,7 @@ use crate::types::{Block, Frames};
 use super::master::{MasterOutcome, MixStage};
 use super::stem::{StemFigures, StemWorker};
 
-/// Blocks a stem may have made ahead of the mixer; one more circulates.
+/// Blocks in flight per stem channel; one more circulates in each worker.
 pub const CHANNEL_CAPACITY: usize = 2;
 
 /// Shared between a song's threads: the first real error stops the rest.
@@ -66,68 +57,28 @@ impl<'a> Failure<'a> {
     }
 }
 
-/// A stem in the song's pool: any thread may make its next block, one at
-/// a time (the mutex around it), into a free block from the mixer.
-struct Slot<'a> {
-    /// `None` once the stem finished, failed or was cancelled.
-    worker: Option<StemWorker>,
+/// Where the mixer gets a stem's blocks from.
+enum Feed<'a> {
+    /// From the stem's own thread, returning each block for reuse.
+    Thread {
+        full: Receiver<Block>,
+        free: Sender<Block>,
+    },
+    /// Produced on the mixer's thread, on demand.
+    Inline {
+        worker: Box<StemWorker>,
+        block: Block,
+        figures: &'a mut Option<StemFigures>,
+    },
+}
+
+/// A stem rendered on a thread of its song, feeding the mixer through
+/// channels.
+struct ThreadStem<'a> {
+    worker: StemWorker,
     figures: &'a mut Option<StemFigures>,
     free: Receiver<Block>,
-    /// Dropped with the worker, so a mixer waiting on it is released.
-    full: Option<Sender<Block>>,
-}
-
-/// What one turn at a stem did.
-#[derive(Clone, Copy, PartialEq)]
-enum Turn {
-    Produced,
-    /// No free block: the mixer has not taken the stem's last ones yet.
-    Idle,
-    Done,
-}
-
-impl Slot<'_> {
-    /// Makes the stem's next block if a free one is waiting; finishes the
-    /// stem once it has delivered all its frames.
-    fn turn(&mut self, failure: &Failure<'_>) -> Turn {
-        let Some(worker) = self.worker.as_mut() else {
-            return Turn::Done;
-        };
-        if failure.stopped() {
-            return self.end(Err(StageFailure::cancelled(Stage::Source)), failure);
-        }
-        let Ok(mut block) = self.free.try_recv() else {
-            return Turn::Idle;
-        };
-        match worker.produce(&mut block) {
-            Ok(true) => match self.full.as_ref().map(|full| full.send(block)) {
-                Some(Ok(())) => Turn::Produced,
-                _ => self.end(Err(StageFailure::cancelled(Stage::Mix)), failure),
-            },
-            Ok(false) => self.end(Ok(()), failure),
-            Err(f) => self.end(Err(f), failure),
-        }
-    }
-
-    /// Ends the stem: finished (its figures kept, or its last check's
-    /// failure recorded) or stopped by `why`.
-    fn end(&mut self, why: Result<(), StageFailure>, failure: &Failure<'_>) -> Turn {
-        self.full = None;
-        if let Some(worker) = self.worker.take() {
-            let name = worker.name().to_string();
-            match why.and_then(|()| worker.finish()) {
-                Ok(f) => *self.figures = Some(f),
-                Err(f) => failure.record(Some(&name), f),
-            }
-        }
-        Turn::Done
-    }
-}
-
-/// The mixer's end of a stem: where its blocks arrive and go back.
-struct Feed {
-    full: Receiver<Block>,
-    free: Sender<Block>,
+    full: Sender<Block>,
 }
 
 /// Renders the stems and mixes them over `threads` threads (the calling
@@ -144,112 +95,122 @@ pub(super) fn run(
 ) -> (Option<MasterOutcome>, Vec<Option<StemFigures>>) {
     let mut figures: Vec<Option<StemFigures>> = vec![None; workers.len()];
     let blank = Block::new(mix.channels(), block_size);
-    let helpers = threads.clamp(1, workers.len() + 1) - 1;
-    let (slots, feeds) = pool(workers, &mut figures, &blank);
+    let (groups, mut feeds) = assign(workers, &mut figures, threads, &blank);
     let mut outcome = None;
     std::thread::scope(|scope| {
-        for _ in 0..helpers {
+        for stems in groups.into_iter().skip(1) {
             // The scope joins the threads when it ends.
-            scope.spawn(|| help(&slots, failure));
+            scope.spawn(move || run_stems(stems, failure));
         }
-        outcome = run_mix(mix, &feeds, &slots, failure, progress);
-        // Closing the mixer's ends releases any stem still waiting; the
-        // stems' last turns finish their files.
-        drop(feeds);
-        help(&slots, failure);
+        outcome = run_mix(mix, &mut feeds, failure, progress);
+        // Closing the channels releases any thread still waiting.
+        for feed in feeds {
+            if let Feed::Inline {
+                worker, figures, ..
+            } = feed
+                && outcome.is_some()
+            {
+                let name = worker.name().to_string();
+                match worker.finish() {
+                    Ok(f) => *figures = Some(f),
+                    Err(f) => failure.record(Some(&name), f),
+                }
+            }
+        }
     });
     (outcome, figures)
 }
 
-/// The stems' slots and the mixer's feeds, with the blocks each stem
-/// circulates (one more than its channel holds).
-fn pool<'a>(
+/// Shares the stems out: the master and the stems count as items, item i
+/// (master = 0, stem k = k + 1) going to thread i % threads. The song's own
+/// thread is thread 0; its stems become inline feeds, the others get
+/// channels. Returns each thread's stems and the mixer's feeds.
+fn assign<'a>(
     workers: Vec<StemWorker>,
     figures: &'a mut [Option<StemFigures>],
+    threads: usize,
     blank: &Block,
-) -> (Vec<Mutex<Slot<'a>>>, Vec<Feed>) {
-    let mut slots = Vec::new();
-    let mut feeds = Vec::new();
-    for (worker, figures) in workers.into_iter().zip(figures.iter_mut()) {
-        // Room for every block the stem has, so a turn never blocks on a
-        // send: a thread holding a stem's turn may be the mixer itself.
-        let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
+) -> (Vec<Vec<ThreadStem<'a>>>, Vec<Feed<'a>>) {
+    let threads = threads.clamp(1, workers.len() + 1);
+    let mut groups: Vec<Vec<ThreadStem>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut feeds: Vec<Feed> = Vec::new();
+    for (k, (worker, figures)) in workers.into_iter().zip(figures.iter_mut()).enumerate() {
+        let group = (k + 1) % threads;
+        if group == 0 {
+            let (worker, block) = (Box::new(worker), blank.clone());
+            feeds.push(Feed::Inline {
+                worker,
+                block,
+                figures,
+            });
+            continue;
+        }
+        let (full_tx, full_rx) = bounded::<Block>(CHANNEL_CAPACITY);
         let (free_tx, free_rx) = bounded::<Block>(CHANNEL_CAPACITY + 1);
         for _ in 0..CHANNEL_CAPACITY + 1 {
             let _ = free_tx.send(blank.clone());
         }
-        slots.push(Mutex::new(Slot {
-            worker: Some(worker),
-            figures,
-            free: free_rx,
-            full: Some(full_tx),
-        }));
-        feeds.push(Feed {
+        feeds.push(Feed::Thread {
             full: full_rx,
             free: free_tx,
         });
+        groups[group].push(ThreadStem {
+            worker,
+            figures,
+            free: free_rx,
+            full: full_tx,
+        });
     }
-    (slots, feeds)
+    (groups, feeds)
 }
 
-/// The stem, unless another thread is taking its turn.
-fn try_slot<'s, 'a>(slot: &'s Mutex<Slot<'a>>) -> Option<MutexGuard<'s, Slot<'a>>> {
-    match slot.try_lock() {
-        Ok(s) => Some(s),
-        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
-}
-
-/// A helper thread's loop: turns at whichever stems have free blocks,
-/// until every stem is done; when none has, it waits for the mixer to
-/// free one.
-fn help(slots: &[Mutex<Slot<'_>>], failure: &Failure<'_>) {
-    let mut done = vec![false; slots.len()];
-    let mut first = 0;
-    while done.contains(&false) {
-        let mut produced = false;
-        let mut waiting = Vec::new();
-        for k in (0..slots.len()).map(|i| (first + i) % slots.len()) {
-            if done[k] {
-                continue;
-            }
-            match try_slot(&slots[k]).map(|mut s| (s.turn(failure), s.free.clone())) {
-                Some((Turn::Done, _)) => done[k] = true,
-                Some((Turn::Produced, _)) => produced = true,
-                Some((Turn::Idle, free)) => waiting.push(free),
-                None => {}
+/// A song thread's loop: its stems take turns, a block each, until all
+/// have delivered their frames; each stem's figures are filled in, or an
+/// error recorded.
+fn run_stems(mut stems: Vec<ThreadStem<'_>>, failure: &Failure<'_>) {
+    let step = |s: &mut ThreadStem<'_>| -> Result<bool, StageFailure> {
+        if failure.stopped() {
+            return Err(StageFailure::cancelled(Stage::Source));
+        }
+        let Ok(mut block) = s.free.recv() else {
+            return Err(StageFailure::cancelled(Stage::Mix));
+        };
+        if !s.worker.produce(&mut block)? {
+            return Ok(false);
+        }
+        s.full
+            .send(block)
+            .map_err(|_| StageFailure::cancelled(Stage::Mix))?;
+        Ok(true)
+    };
+    // Stems end together: they all deliver `target` frames in blocks of
+    // the same size.
+    let mut running = true;
+    while running {
+        for s in stems.iter_mut() {
+            match step(s) {
+                Ok(more) => running = more,
+                Err(f) => {
+                    failure.record(Some(s.worker.name()), f);
+                    return;
+                }
             }
         }
-        // Start the next round one stem on, so no stem always waits last.
-        first = (first + 1) % slots.len();
-        if !produced {
-            wait_for_any(&waiting);
+    }
+    for s in stems {
+        let name = s.worker.name().to_string();
+        match s.worker.finish() {
+            Ok(f) => *s.figures = Some(f),
+            Err(f) => failure.record(Some(&name), f),
         }
     }
-}
-
-/// Blocks until one of `free` has a block (briefly when there are none to
-/// wait on: then the stems left are in other threads' turns).
-fn wait_for_any(free: &[Receiver<Block>]) {
-    const PAUSE: Duration = Duration::from_millis(1);
-    if free.is_empty() {
-        std::thread::sleep(PAUSE / 10);
-        return;
-    }
-    let mut select = Select::new();
-    for r in free {
-        select.recv(r);
-    }
-    let _ = select.ready_timeout(PAUSE);
 }
 
 /// Mixes until every stem delivered its frames; returns the mix's
 /// figures, or `None` if the song stopped.
 fn run_mix(
     mut mix: MixStage,
-    feeds: &[Feed],
-    slots: &[Mutex<Slot<'_>>],
+    feeds: &mut [Feed<'_>],
     failure: &Failure<'_>,
     progress: &(dyn Fn(Frames) + Sync),
 ) -> Option<MasterOutcome> {
@@ -263,12 +224,8 @@ fn run_mix(
             return None;
         }
         mix.begin(frames);
-        for (i, (feed, slot)) in feeds.iter().zip(slots).enumerate() {
-            // A closed channel means that stem failed and recorded why.
-            let block = feed.next(slot, slots, failure)?;
-            debug_assert_eq!(block.frames(), frames, "stems deliver blocks in lockstep");
-            mix.add(i, &block);
-            let _ = feed.free.send(block);
+        for (i, feed) in feeds.iter_mut().enumerate() {
+            feed.mix_into(&mut mix, i, frames, failure)?;
         }
         match mix.end_block() {
             Ok(done) => progress(done),
@@ -281,29 +238,35 @@ fn run_mix(
     mix.finish().map_err(|f| failure.record(None, f)).ok()
 }
 
-impl Feed {
-    /// The stem's next block: made here when no other thread is making it
-    /// (the only way with one thread); while another thread makes it, this
-    /// one makes other stems' blocks rather than wait.
-    fn next(&self, slot: &Mutex<Slot<'_>>, slots: &[Mutex<Slot<'_>>], failure: &Failure<'_>) -> Option<Block> {
-        const PAUSE: Duration = Duration::from_millis(1);
-        let produced = |s: &Mutex<Slot<'_>>| try_slot(s).map(|mut s| s.turn(failure)) == Some(Turn::Produced);
-        loop {
-            match self.full.try_recv() {
-                Ok(block) => return Some(block),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
+impl Feed<'_> {
+    /// Adds the stem's next block of `frames` frames to `mix` as stem
+    /// `index`. `None` once the song must stop (the reason is recorded).
+    fn mix_into(
+        &mut self,
+        mix: &mut MixStage,
+        index: usize,
+        frames: usize,
+        failure: &Failure<'_>,
+    ) -> Option<()> {
+        match self {
+            Feed::Thread { full, free } => {
+                // A closed channel means that stem failed and recorded why.
+                let block = full.recv().ok()?;
+                debug_assert_eq!(block.frames(), frames, "stems deliver blocks in lockstep");
+                mix.add(index, &block);
+                let _ = free.send(block);
             }
-            if produced(slot) || slots.iter().any(produced) {
-                continue;
-            }
-            // Nothing to make: its block is on its way, or it ended early
-            // (its frame check says why) and the channel is closing.
-            match self.full.recv_timeout(PAUSE) {
-                Ok(block) => return Some(block),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
+            Feed::Inline { worker, block, .. } => match worker.produce(block) {
+                Ok(true) => mix.add(index, block),
+                // Stems end together at the target; a short one is caught
+                // by its frame check when it finishes.
+                Ok(false) => {}
+                Err(f) => {
+                    failure.record(Some(worker.name()), f);
+                    return None;
+                }
+            },
         }
+        Some(())
     }
 }
