@@ -106,7 +106,7 @@ fn kernel_portable(
 
 /// The largest |point| of phases 1 to 3 of inputs `start..end` of `line`
 /// as the central taps alone (folded taps from [`CENTRAL_FROM`]) give
-/// them: the cheap estimate [`TruePeakInterpolator::may_reach`] bounds.
+/// them: the cheap estimate [`TruePeakInterpolator::may_exceed`] bounds.
 pub(super) fn central_peak(
     isa: Isa,
     line: &[f32],

@@ -57,7 +57,7 @@ pub(super) fn scan(interp: &mut TruePeakInterpolator, line: &[f32], peak: &mut f
         let window = before.max(new);
         before = new;
         *peak = peak.max(window);
-        if interp.may_reach(line, start, end, window, *peak as f64) {
+        if interp.may_exceed(line, start, end, window, *peak as f64) {
             interp.stretch_peaks(line, start, end, scratch);
             *peak = scratch[..end - start].iter().fold(*peak, |m, &v| m.max(v));
         }

@@ -44,7 +44,7 @@ const REFINE_MAX: f32 = 1.09;
 /// Input samples per bound check in the meter.
 const CHUNK: usize = 64;
 /// The first folded tap of the central filter (see
-/// [`TruePeakInterpolator::may_reach`]): taps 22..42 of 64, which hold all
+/// [`TruePeakInterpolator::may_exceed`]): taps 22..42 of 64, which hold all
 /// but 0.39 of Σ|taps| ≈ 3.05. Measured on recorded stems, this split
 /// costs least: fewer taps let too many chunks through to the whole
 /// filter, more make the estimate itself dear.
@@ -105,18 +105,21 @@ impl TruePeakInterpolator {
         self.bound * REFINE_MAX as f64 * (1.0 + 1e-4)
     }
 
-    /// Whether any stretch peak of inputs `start..end` of `line` may reach
+    /// Whether any stretch peak of inputs `start..end` of `line` may exceed
     /// `floor`, given `window`, the largest |input| they depend on (inputs
-    /// `start − HISTORY..end`). `false` is a proof that none does.
+    /// `start − HISTORY..end`). `false` is a proof that none does. Strictly
+    /// above: a peak equal to the floor changes neither the meter's maximum
+    /// nor the limiter's gain, and digital silence (every bound 0, the
+    /// floor 0 until a sample arrives) must be skipped, not interpolated.
     ///
     /// Cheapest first: the window times Σ|taps| (a chunk far below the
     /// floor); then each point as its central twenty taps give it (under a
     /// third of the work, computed) plus what the other taps could add at
     /// most, `tail` × window. A refined peak is at most `REFINE_MAX` ×
     /// a point, and a point of phase 0 is an input itself.
-    fn may_reach(&mut self, line: &[f32], start: usize, end: usize, window: f32, floor: f64) -> bool {
+    fn may_exceed(&mut self, line: &[f32], start: usize, end: usize, window: f32, floor: f64) -> bool {
         let w = window as f64;
-        if w * self.peak_bound() < floor {
+        if w * self.peak_bound() <= floor {
             return false;
         }
         // Both bounds are rounded up generously: the f32 sums round by
@@ -124,12 +127,12 @@ impl TruePeakInterpolator {
         let refined = |point: f64| point * REFINE_MAX as f64 * (1.0 + 1e-6);
         let rest = (self.tail + SLACK) * w;
         let own = max_abs(&line[start - Self::DELAY..end - Self::DELAY]) as f64;
-        if refined(own + rest) >= floor {
+        if refined(own + rest) > floor {
             return true;
         }
         self.resize_planes(end - start);
         let central = central_peak(self.isa, line, start, end, &self.fold, &mut self.planes);
-        refined(own.max(central as f64) + rest) >= floor
+        refined(own.max(central as f64) + rest) > floor
     }
 
     fn resize_planes(&mut self, len: usize) {
@@ -157,7 +160,7 @@ impl TruePeakInterpolator {
     }
 
     /// As [`stretch_peaks`](Self::stretch_peaks), but a chunk whose inputs
-    /// are too small for any of its peaks to reach `floor` is not
+    /// are too small for any of its peaks to exceed `floor` is not
     /// interpolated: its peaks are written as 0. For a caller that only
     /// asks which peaks exceed `floor` (the limiter, mostly under its
     /// ceiling); the kernel's peaks do not depend on where it is split.
@@ -169,7 +172,7 @@ impl TruePeakInterpolator {
             // Every input the chunk's points depend on, as in `scan`.
             let window = max_abs(&line[at - history..stop]);
             let chunk = &mut out[at - start..stop - start];
-            if self.may_reach(line, at, stop, window, floor) {
+            if self.may_exceed(line, at, stop, window, floor) {
                 self.stretch_peaks(line, at, stop, chunk);
             } else {
                 chunk.fill(0.0);
@@ -341,8 +344,8 @@ mod tests {
 
     #[test]
     fn the_skipping_bounds_hold_and_skip() {
-        // Each chunk's own largest stretch peak is a floor it reaches: a
-        // chunk asked about it must never be skipped. The first bound
+        // Each chunk's own largest stretch peak exceeds any floor under
+        // it: a chunk asked about one must never be skipped. The first bound
         // (window × 3.3) cannot skip a floor 1.6× above that peak; the
         // central estimate must mostly do so, or it is useless.
         let (mut skipped, mut asked) = (0, 0);
@@ -357,15 +360,30 @@ mod tests {
                     tp.stretch_peaks(&line, start, end, &mut out);
                     let top = out.iter().fold(0.0f32, |m, &v| m.max(v)) as f64;
                     let window = max_abs(&line[start - TAPS..end]);
-                    assert!(tp.may_reach(&line, start, end, window, top), "{level:?} at {start}");
+                    // Just under the chunk's own peak: the chunk passes it.
+                    let under = top * (1.0 - 1e-7) - 1e-30;
+                    assert!(tp.may_exceed(&line, start, end, window, under), "{level:?} at {start}");
                     let high = top * 1.6;
                     asked += 1;
-                    skipped += !tp.may_reach(&line, start, end, window, high) as usize;
+                    skipped += !tp.may_exceed(&line, start, end, window, high) as usize;
                     start = end;
                 }
             }
         }
         assert!(skipped * 2 > asked, "skipped {skipped} of {asked}");
+    }
+
+    #[test]
+    fn digital_silence_is_skipped_not_interpolated() {
+        // Zeros cannot exceed a peak of 0: a silent stretch (a gated stem,
+        // a padded tail) costs the bounds, not the 64-tap filter.
+        let line = vec![0.0f32; TAPS + CHUNK];
+        let mut tp = TruePeakInterpolator::new();
+        assert!(!tp.may_exceed(&line, TAPS, TAPS + CHUNK, 0.0, 0.0));
+        let mut loud = line.clone();
+        loud[TAPS + 3] = 1e-6;
+        let window = max_abs(&loud);
+        assert!(tp.may_exceed(&loud, TAPS, TAPS + CHUNK, window, 0.0));
     }
 
     #[test]
