@@ -202,6 +202,13 @@ impl Aligner {
         &self.info
     }
 
+    /// The source's estimated CPU time per frame
+    /// ([`Source::cost`](crate::source::Source::cost)); alignment itself
+    /// (copies, a crossfade per seam) adds next to nothing.
+    pub fn cost(&self) -> f32 {
+        self.reader.cost()
+    }
+
     /// Plans a seamed extension of the source's first `len - release`
     /// frames (its body), ending in the release when there is one.
     fn plan_extension(

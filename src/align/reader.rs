@@ -38,6 +38,11 @@ impl SourceReader {
         self.source.len().0
     }
 
+    /// The source's estimated CPU time per frame ([`Source::cost`]).
+    pub fn cost(&self) -> f32 {
+        self.source.cost()
+    }
+
     /// Moves the next `pull` to source frame `pos`.
     pub fn seek(&mut self, pos: u64) -> Result<(), StageError> {
         self.scratch.set_frames(0);

@@ -56,6 +56,20 @@ impl Feed {
             Feed::Regions(r) => &r.info,
         }
     }
+
+    /// Estimated CPU time per song frame, as
+    /// [`Source::cost`](crate::source::Source::cost): a placed stem's
+    /// source runs only in its regions (priced as the first one's).
+    pub fn cost(&self) -> f32 {
+        match self {
+            Feed::Whole(a) => a.cost(),
+            Feed::Regions(r) => {
+                let playing: u64 = r.regions.iter().map(|g| g.end - g.start).sum();
+                let share = playing as f32 / r.target.max(1) as f32;
+                r.current.as_ref().map_or(0.0, |a| a.cost() * share)
+            }
+        }
+    }
 }
 
 /// A `restart = "region"` stem on the song's timeline: each region is the

@@ -195,6 +195,13 @@ impl EffectChain {
         }
         Ok(EffectChain { stages })
     }
+
+    /// Estimated CPU time per frame, in the units of the sources' costs
+    /// (a stem's metering and writing per frame): about 0.1 an effect
+    /// (a 4th-order low-pass measured 0.15, a gain less).
+    pub fn cost(&self) -> f32 {
+        0.1 * self.stages.len() as f32
+    }
 }
 
 impl Processor for EffectChain {

@@ -110,6 +110,13 @@ impl StemWorker {
         &self.name
     }
 
+    /// Estimated CPU time per frame of the whole chain, in units of its
+    /// meters and file (1.0; see [`source::cost`]): what the scheduler
+    /// balances the song's threads by.
+    pub(super) fn cost(&self) -> f32 {
+        1.0 + self.feed.cost() + self.effects.cost()
+    }
+
     /// What alignment decided.
     pub(super) fn align_info(&self) -> &AlignInfo {
         self.feed.info()

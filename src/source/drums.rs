@@ -216,6 +216,10 @@ impl Signal for Drums {
         self.beats = beats;
         self.hats_sum = hats;
     }
+
+    fn cost(&self) -> f32 {
+        super::cost::DRUMS
+    }
 }
 
 #[cfg(test)]

@@ -354,6 +354,16 @@ impl Source for FileSource {
         }
         Ok(want)
     }
+
+    fn cost(&self) -> f32 {
+        use super::cost;
+        match self.info.codec.as_str() {
+            _ if self.wav.is_some() => cost::MAPPED_PCM,
+            "pcm" => cost::DECODED_PCM,
+            "flac" | "alac" => cost::LOSSLESS,
+            _ => cost::LOSSY,
+        }
+    }
 }
 
 /// A forward seek further than this jumps by the container's seek index

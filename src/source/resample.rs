@@ -400,6 +400,10 @@ impl Source for Resampled {
         }
         Ok(want)
     }
+
+    fn cost(&self) -> f32 {
+        self.inner.cost() + super::cost::RESAMPLE
+    }
 }
 
 #[cfg(test)]

@@ -312,6 +312,10 @@ impl Source for Stretched {
         self.advance(Some(block.samples_mut()), want)?;
         Ok(want)
     }
+
+    fn cost(&self) -> f32 {
+        self.inner.cost() + super::cost::STRETCH
+    }
 }
 
 /// Fills `block` to capacity from `src` (silence past its end); returns the

@@ -110,6 +110,10 @@ impl Signal for Tone {
             }
         }
     }
+
+    fn cost(&self) -> f32 {
+        super::cost::TONE
+    }
 }
 
 impl Tone {

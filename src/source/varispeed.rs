@@ -155,6 +155,10 @@ impl Source for Varispeed {
         self.advance(Some(block.samples_mut()), want)?;
         Ok(want)
     }
+
+    fn cost(&self) -> f32 {
+        self.inner.cost() + super::cost::VARISPEED
+    }
 }
 
 #[cfg(test)]
