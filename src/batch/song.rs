@@ -74,7 +74,7 @@ pub(super) fn render_one(song: &SongPlan, shared: &Shared) -> SongSummary {
         Ok(existing) => existing,
         Err(e) => return line.done(Status::Failed, vec![e.to_string()]),
     };
-    let fingerprint = resume::fingerprint(song);
+    let fingerprint = resume::fingerprint(song, shared.render.threads);
     if let Existing::Ours { marker } = &existing
         && !shared.opts.force
         && resume::up_to_date(out, &song.id, marker, &fingerprint)
