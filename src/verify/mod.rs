@@ -18,6 +18,7 @@ use crate::types::{Frames, StreamSpec};
 pub mod envelope;
 mod loudness;
 mod stats;
+mod sums;
 
 pub use loudness::{LoudnessMeter, TruePeakInterpolator};
 pub use stats::{CLIP_LEVEL, Levels, StreamStats};

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::sums::{self, LANES, Lanes};
 use super::to_db;
 use crate::cpu::{self, Isa, Level};
 use crate::error::StageError;
@@ -19,8 +20,8 @@ pub const CLIP_LEVEL: f32 = 0.99;
 pub struct StreamStats {
     pub frames: u64,
     samples: u64,
-    /// Σ x² of the samples whose index is ≡ k (mod 4), k = 0..4.
-    lanes: [f64; 4],
+    /// Σ x² of the samples, in lanes keyed by index.
+    lanes: Lanes,
     pub peak: f32,
     pub clipped: u64,
     /// Index of the first NaN or infinite sample, if any.
@@ -88,35 +89,17 @@ impl StreamStats {
                 self.clipped += (v.abs() >= CLIP_LEVEL) as u64;
             }
             for (i, &v) in samples.iter().enumerate().filter(|(_, v)| v.is_finite()) {
-                self.lanes[(self.samples as usize + i) % 4] += (v as f64) * (v as f64);
+                self.lanes[(self.samples as usize + i) % LANES] += (v as f64) * (v as f64);
             }
         }
         self.samples += samples.len() as u64;
         self.frames += block.frames() as u64;
     }
 
-    /// Adds Σ x² in four lanes keyed by the absolute sample index (so any
-    /// block split sums alike), which lets the loop run four additions at
-    /// a time. Does not advance the sample count.
+    /// Adds Σ x² (see [`sums`]). Does not advance the sample count.
     #[inline(always)]
     fn add_squares(&mut self, samples: &[f32]) {
-        let mut lanes = self.lanes;
-        let lead = ((4 - self.samples % 4) % 4).min(samples.len() as u64) as usize;
-        let (head, rest) = samples.split_at(lead);
-        for (k, &v) in head.iter().enumerate() {
-            lanes[(self.samples as usize + k) % 4] += (v as f64) * (v as f64);
-        }
-        // From here the absolute index of chunk element k is ≡ k (mod 4).
-        let mut chunks = rest.chunks_exact(4);
-        for c in &mut chunks {
-            for k in 0..4 {
-                lanes[k] += (c[k] as f64) * (c[k] as f64);
-            }
-        }
-        for (k, &v) in chunks.remainder().iter().enumerate() {
-            lanes[k] += (v as f64) * (v as f64);
-        }
-        self.lanes = lanes;
+        sums::add_squares(&mut self.lanes, self.samples, samples);
     }
 
     /// Root mean square over all samples.
@@ -124,7 +107,7 @@ impl StreamStats {
         if self.samples == 0 {
             0.0
         } else {
-            let sum_sq = (self.lanes[0] + self.lanes[1]) + (self.lanes[2] + self.lanes[3]);
+            let sum_sq = sums::total(&self.lanes);
             (sum_sq / self.samples as f64).sqrt()
         }
     }

@@ -26,6 +26,7 @@
 //! them; the two filters the standard puts in front of them live beside
 //! it, each with its own tests.
 
+use super::sums::{LANES, Lanes, add_squares, total};
 use super::{Loudness, to_db};
 use crate::effects::iir::Cascade;
 use crate::types::Block;
@@ -149,33 +150,13 @@ impl Histogram {
     }
 }
 
-/// Adds Σ y² into four lanes keyed by frame index mod 4 (`start` is the
-/// first value's index), so the loop runs four additions at a time and any
-/// block split sums alike.
-fn add_squares(lanes: &mut [f64; 4], start: usize, values: &[f64]) {
-    let lead = ((4 - start % 4) % 4).min(values.len());
-    let (head, rest) = values.split_at(lead);
-    for (k, y) in head.iter().enumerate() {
-        lanes[(start + k) % 4] += y * y;
-    }
-    let mut chunks = rest.chunks_exact(4);
-    for c in &mut chunks {
-        for k in 0..4 {
-            lanes[k] += c[k] * c[k];
-        }
-    }
-    for (k, y) in chunks.remainder().iter().enumerate() {
-        lanes[k] += y * y;
-    }
-}
-
 /// Per-channel state of the loudness measurement.
 #[derive(Clone, Debug)]
 struct ChannelState {
     filter: Cascade<2>,
     /// Σ y² of the K-weighted samples in the current 100 ms sub-block, in
-    /// four lanes keyed by the frame index (any block split sums alike).
-    sub_sum: [f64; 4],
+    /// lanes keyed by the frame index (any block split sums alike).
+    sub_sum: Lanes,
 }
 
 /// EBU R128 loudness of a stream, measured block by block in fixed memory:
@@ -209,7 +190,7 @@ impl LoudnessMeter {
     pub fn new(channels: u16, rate: u32) -> LoudnessMeter {
         let state = ChannelState {
             filter: k_weighting(rate as f64),
-            sub_sum: [0.0; 4],
+            sub_sum: [0.0; LANES],
         };
         LoudnessMeter {
             channels: vec![state; channels as usize],
@@ -251,7 +232,7 @@ impl LoudnessMeter {
         while i < block.frames() {
             let n = (block.frames() - i).min(self.sub_len - self.sub_pos);
             for (state, y) in self.channels.iter_mut().zip(&self.weighted) {
-                add_squares(&mut state.sub_sum, self.sub_pos, &y[i..i + n]);
+                add_squares(&mut state.sub_sum, self.sub_pos as u64, &y[i..i + n]);
             }
             i += n;
             self.sub_pos += n;
@@ -270,9 +251,8 @@ impl LoudnessMeter {
         let mut energy = 0.0;
         for state in &mut self.channels {
             // Mono and stereo channels all weigh 1 in BS.1770.
-            let l = state.sub_sum;
-            energy += (l[0] + l[1]) + (l[2] + l[3]);
-            state.sub_sum = [0.0; 4];
+            energy += total(&state.sub_sum);
+            state.sub_sum = [0.0; LANES];
         }
         self.recent[(self.subs % SHORT_TERM_SUBS as u64) as usize] = energy;
         self.subs += 1;
