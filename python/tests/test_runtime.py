@@ -27,7 +27,9 @@ def temp_entries(out: Path) -> list:
 
 
 def test_two_renders_from_two_threads_overlap(tmp_path):
-    m = long_manifest(1, 60.0)
+    # Long enough to take well over 0.2 s however fast rendering gets
+    # (60 s of audio took 0.19 s by the end of issue 15).
+    m = long_manifest(1, 180.0)
     spans, barrier = {}, threading.Barrier(2)
 
     def work(name):
