@@ -59,23 +59,28 @@ impl StreamStats {
     #[inline(always)]
     fn update_portable(&mut self, block: &Block) {
         let samples = block.samples();
-        // Peak and a NaN probe (x·0 is NaN only for NaN and ±∞) in eight
-        // f32 lanes, then the clip count: loops the compiler vectorises;
-        // max and counts do not depend on the order.
-        let (mut peak, mut probe) = ([0.0f32; 8], [0.0f32; 8]);
+        // Peak, clip count and a non-finite probe in one pass of eight
+        // lanes. Maxima, counts and ANDs carry no rounding and no long
+        // addition chain, so the compiler keeps them in vector registers.
+        let (mut peak, mut clip, mut finite) = ([0.0f32; 8], [0u32; 8], [true; 8]);
         let mut chunks = samples.chunks_exact(8);
         for c in &mut chunks {
             for k in 0..8 {
-                peak[k] = peak[k].max(c[k].abs());
-                probe[k] += c[k] * 0.0;
+                let a = c[k].abs();
+                peak[k] = peak[k].max(a);
+                clip[k] += (a >= CLIP_LEVEL) as u32;
+                // False for NaN and ±∞ only.
+                finite[k] &= a <= f32::MAX;
             }
         }
         for &v in chunks.remainder() {
-            peak[0] = peak[0].max(v.abs());
-            probe[0] += v * 0.0;
+            let a = v.abs();
+            peak[0] = peak[0].max(a);
+            clip[0] += (a >= CLIP_LEVEL) as u32;
+            finite[0] &= a <= f32::MAX;
         }
-        let clipped = samples.iter().filter(|v| v.abs() >= CLIP_LEVEL).count() as u64;
-        if probe.iter().all(|p| p.is_finite()) {
+        let clipped: u64 = clip.iter().map(|&n| n as u64).sum();
+        if finite == [true; 8] {
             self.peak = peak.iter().fold(self.peak, |m, &p| m.max(p));
             self.clipped += clipped;
             self.add_squares(samples);
@@ -195,6 +200,27 @@ mod tests {
                 .to_string()
                 .contains("frame 6")
         );
+    }
+
+    #[test]
+    fn a_nan_or_infinity_is_caught_in_any_lane_and_the_tail() {
+        // 17 samples: two whole chunks of eight and a remainder of one.
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in 0..17 {
+                let mut b = Block::new(1, 17);
+                b.samples_mut().fill(0.25);
+                b.samples_mut()[at] = bad;
+                let mut s = StreamStats::default();
+                s.update(&b);
+                assert_eq!(s.first_non_finite, Some(at as u64), "{bad} at {at}");
+                assert_eq!(s.peak, 0.25, "the finite rest still counts");
+            }
+        }
+        let mut b = Block::new(1, 17);
+        b.samples_mut().fill(f32::MAX);
+        let mut s = StreamStats::default();
+        s.update(&b);
+        assert_eq!(s.first_non_finite, None, "f32::MAX is finite");
     }
 
     /// Every field, floats as bits.

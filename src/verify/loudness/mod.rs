@@ -28,6 +28,7 @@
 
 use super::sums::{LANES, Lanes, add_squares, total};
 use super::{Loudness, to_db};
+use crate::cpu::{self, Level};
 use crate::effects::iir::Cascade;
 use crate::types::Block;
 
@@ -220,6 +221,27 @@ impl LoudnessMeter {
 
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
+        match cpu::isa().level() {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx | Level::AvxFma => {
+                // SAFETY: an `Isa` at these levels exists only on a CPU
+                // with AVX.
+                unsafe { self.update_avx(block) }
+            }
+            _ => self.update_portable(block),
+        }
+    }
+
+    /// [`LoudnessMeter::update_portable`] with wider vectors for the
+    /// deinterleave and the squares: lane-wise, so the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    fn update_avx(&mut self, block: &Block) {
+        self.update_portable(block)
+    }
+
+    #[inline(always)]
+    fn update_portable(&mut self, block: &Block) {
         // K-weight each channel's whole block (one filter call, so the
         // filter can run its chunks side by side), keeping the outputs.
         self.weighted.resize(self.channels.len(), Vec::new());
