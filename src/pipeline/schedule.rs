@@ -175,7 +175,8 @@ fn assign<'a>(
 /// The thread (0..threads) that renders each stem of estimated per-frame
 /// `costs`: costliest first, each to the least loaded thread, thread 0
 /// starting with the mixer and master's share (longest processing time
-/// first: within 4/3 of the best split). Static, so each thread's memory
+/// first, a greedy split that is close to the best for a handful of
+/// stems). Static, so each thread's memory
 /// stays fixed: a shared pool that threads took stems from was measured
 /// faster but its peak memory grew with the song's length. Ties go to the
 /// lower stem and thread, so the split is deterministic (the output never

@@ -3,9 +3,9 @@
 //! stream is split into blocks (each lane adds its samples in stream
 //! order, and the lanes are summed in a fixed tree), so every block size
 //! gives the same bits. Sixteen lanes, not four: an f64 addition waits for
-//! the previous one into the same lane, and with four the loop ran at one
-//! sample per addition latency (perf: a third of the stats' time spent on
-//! that one chain).
+//! the previous one into the same lane, and four lanes are one AVX vector,
+//! one chain of additions at four samples per addition latency (perf: a
+//! third of the stats' time spent on that one chain).
 
 /// Lanes of a sum; sample i goes to lane i mod `LANES`.
 pub const LANES: usize = 16;

@@ -156,7 +156,8 @@ impl Histogram {
 struct ChannelState {
     filter: Cascade<2>,
     /// Σ y² of the K-weighted samples in the current 100 ms sub-block, in
-    /// lanes keyed by the frame index (any block split sums alike).
+    /// lanes keyed by the frame's position in the sub-block (any block
+    /// split sums alike).
     sub_sum: Lanes,
 }
 

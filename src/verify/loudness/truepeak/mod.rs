@@ -15,7 +15,7 @@
 //! Speed comes from folding the mirror-image phases (half the multiplies),
 //! eight outputs side by side (AVX lanes where the CPU has them, bit for bit
 //! the portable result; `kernel`), and, in the meter and the limiter,
-//! skipping stretches whose points provably cannot reach the level asked
+//! skipping stretches whose points provably cannot exceed the level asked
 //! about; none changes a result. The proof is two-staged, because the
 //! plain one (max|input| × Σ|taps| ≈ 3.3×) lets nearly half of a recorded
 //! stem through: the central twenty taps, computed, plus the most the
