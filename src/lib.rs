@@ -95,6 +95,7 @@ stages! {
     mod manifest;
     mod mix;
     mod output;
+    mod parallel;
     mod pipeline;
     mod plan;
     mod progress;

@@ -320,24 +320,8 @@ pub(super) fn build_all(
             .map_err(|e| SongError::new(&song.id, Stage::Output, StageError::io(&folder, e)))?;
     }
     let build = |stem: &StemPlan| StemWorker::new(song, stem, &stems_dir, block_size);
-    let built: Vec<_> = if threads > 1 {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = song
-                .stems
-                .iter()
-                .map(|stem| scope.spawn(move || build(stem)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
-    } else {
-        song.stems.iter().map(build).collect()
-    };
+    let at_once = if threads > 1 { song.stems.len() } else { 1 };
+    let built = crate::parallel::map_ordered(&song.stems, at_once, build);
     song.stems
         .iter()
         .zip(built)
