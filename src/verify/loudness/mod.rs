@@ -28,7 +28,7 @@
 
 use super::sums::{LANES, Lanes, add_squares, total};
 use super::{Loudness, to_db};
-use crate::cpu::{self, Level};
+use crate::cpu::{self, Isa, Level};
 use crate::effects::iir::Cascade;
 use crate::types::Block;
 
@@ -222,7 +222,13 @@ impl LoudnessMeter {
 
     /// Adds one block.
     pub fn update(&mut self, block: &Block) {
-        match cpu::isa().level() {
+        self.update_with(cpu::isa(), block);
+    }
+
+    /// [`LoudnessMeter::update`] with the loops compiled for `isa`; every
+    /// level gives the same bits.
+    fn update_with(&mut self, isa: Isa, block: &Block) {
+        match isa.level() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx | Level::AvxFma => {
                 // SAFETY: an `Isa` at these levels exists only on a CPU
@@ -515,6 +521,29 @@ mod tests {
             // The clicks make the true peak differ from the sample peak.
             let sample_peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
             assert!(tp > sample_peak * 1.01, "{what}: sample peak {sample_peak}");
+        }
+    }
+
+    #[test]
+    fn every_cpu_path_gives_the_same_bits() {
+        let x = program(2, 48000, 4.0);
+        let run = |isa: Isa| {
+            let mut m = LoudnessMeter::new(2, 48000);
+            for chunk in x.chunks(2 * 999) {
+                let mut b = Block::new(2, chunk.len() / 2);
+                b.samples_mut().copy_from_slice(chunk);
+                m.update_with(isa, &b);
+            }
+            let sums: Vec<u64> = m.channels.iter().flat_map(|c| c.sub_sum.map(f64::to_bits)).collect();
+            let recent: Vec<u64> = m.recent.iter().map(|e| e.to_bits()).collect();
+            (sums, recent, m.max_momentary.to_bits(), m.max_short_term.to_bits())
+        };
+        let portable = run(Isa::PORTABLE);
+        for level in cpu::Level::ALL {
+            match Isa::new(level) {
+                Some(isa) => assert_eq!(run(isa), portable, "{level:?}"),
+                None => eprintln!("skipped {level:?}: this CPU lacks it"),
+            }
         }
     }
 
