@@ -37,22 +37,33 @@ pub struct Limiter {
     x: Vec<f64>,
     /// Frames in `x`.
     xlen: usize,
-    /// Where frame n goes in `x` (n mod `xlen`, kept by stepping: a
-    /// division per frame was the limiter's largest cost).
-    x_slot: usize,
     /// The lookahead window of needed gains, as a monotonic queue of
     /// (frame, need) with increasing needs: its front is the window's
     /// minimum, each frame entering and leaving it once.
     r: VecDeque<(usize, f64)>,
     /// Frames in the needed-gain window.
     rlen: usize,
-    /// Lookahead minima of the last `lookahead` frames and their sum.
+    /// Lookahead minima of the last `lookahead` frames (their sum is in
+    /// `run`).
     m: Vec<f64>,
-    m_sum: f64,
-    /// Frame n's slot in `m` (n mod `lookahead`, stepped).
-    m_slot: usize,
+    run: Running,
+}
+
+/// The scalars the limiter carries from frame to frame. A block's loop
+/// works on a local copy, so they stay in registers: kept in the struct,
+/// every frame stored and reloaded them through memory (the compiler
+/// cannot tell the ring writes from them), which set the loop's pace.
+#[derive(Clone, Copy)]
+struct Running {
     /// Frames pushed so far.
     n: usize,
+    /// Where frame n goes in `x` (n mod `xlen`, kept by stepping: a
+    /// division per frame was the limiter's largest cost).
+    x_slot: usize,
+    /// Frame n's slot in `m` (n mod `lookahead`, stepped).
+    m_slot: usize,
+    /// Σ `m`.
+    m_sum: f64,
     gain: f64,
 }
 
@@ -73,14 +84,16 @@ impl Limiter {
             channel_peaks: Vec::new(),
             x: vec![0.0; xlen * ch],
             xlen,
-            x_slot: 0,
             r: VecDeque::with_capacity(lookahead + 2),
             rlen: lookahead + 1,
             m: vec![1.0; lookahead],
-            m_sum: lookahead as f64,
-            m_slot: 0,
-            n: 0,
-            gain: 1.0,
+            run: Running {
+                n: 0,
+                x_slot: 0,
+                m_slot: 0,
+                m_sum: lookahead as f64,
+                gain: 1.0,
+            },
         }
     }
 
@@ -89,9 +102,9 @@ impl Limiter {
         self.lookahead + TruePeakInterpolator::DELAY
     }
 
-    /// Writes `frame`, input frame `n`, into the ring.
-    fn store(&mut self, frame: &[f32]) {
-        let at = self.x_slot * self.channels;
+    /// Writes `frame`, input frame `run.n`, into the ring.
+    fn store(&mut self, run: &Running, frame: &[f32]) {
+        let at = run.x_slot * self.channels;
         for (x, v) in self.x[at..at + frame.len()].iter_mut().zip(frame) {
             *x = *v as f64;
         }
@@ -122,8 +135,8 @@ impl Limiter {
 
     /// Moves the gain on by frame n, whose true peak is `peak`: the minimum
     /// need over the lookahead, then its running mean, then the release.
-    fn update_gain(&mut self, peak: f64) {
-        let i = self.n;
+    fn update_gain(&mut self, run: &mut Running, peak: f64) {
+        let i = run.n;
         let need = if peak > self.ceiling {
             self.ceiling / peak
         } else {
@@ -138,45 +151,47 @@ impl Limiter {
         }
         let m = self.r.front().map_or(1.0, |&(_, r)| r);
         let mlen = self.m.len();
-        let slot = self.m_slot;
-        self.m_sum += m - self.m[slot];
+        let slot = run.m_slot;
+        run.m_sum += m - self.m[slot];
         self.m[slot] = m;
-        self.m_slot = if slot + 1 == mlen { 0 } else { slot + 1 };
-        let target = self.m_sum / mlen as f64;
-        self.gain = target.min(self.gain + (1.0 - self.gain) * self.release);
+        run.m_slot = if slot + 1 == mlen { 0 } else { slot + 1 };
+        let target = run.m_sum / mlen as f64;
+        run.gain = target.min(run.gain + (1.0 - run.gain) * self.release);
     }
 
     /// Writes output frame n − latency (silence before the first) into
     /// `frame`, and steps the ring on to frame n + 1's slot.
-    fn output(&mut self, frame: &mut [f32]) {
+    fn output(&self, run: &mut Running, frame: &mut [f32]) {
         // `xlen` is latency + 1, so frame n − latency sits in the slot
         // after frame n's: the one frame n + 1 will take.
-        let next = if self.x_slot + 1 == self.xlen {
+        let next = if run.x_slot + 1 == self.xlen {
             0
         } else {
-            self.x_slot + 1
+            run.x_slot + 1
         };
-        if self.n >= self.latency() {
+        if run.n >= self.latency() {
             let at = next * self.channels;
             let x = &self.x[at..at + frame.len()];
             for (v, x) in frame.iter_mut().zip(x) {
-                *v = (x * self.gain) as f32;
+                *v = (x * run.gain) as f32;
             }
         } else {
             frame.fill(0.0);
         }
-        self.x_slot = next;
+        run.x_slot = next;
     }
 }
 
 impl Processor for Limiter {
     fn process(&mut self, block: &mut Block) {
         self.block_peaks(block);
+        let mut run = self.run;
         for (i, frame) in block.frames_mut().enumerate() {
-            self.store(frame);
-            self.update_gain(self.peaks[i] as f64);
-            self.output(frame);
-            self.n += 1;
+            self.store(&run, frame);
+            self.update_gain(&mut run, self.peaks[i] as f64);
+            self.output(&mut run, frame);
+            run.n += 1;
         }
+        self.run = run;
     }
 }
