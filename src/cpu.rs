@@ -11,23 +11,17 @@
 //! undefined behaviour, so the choice is also a proof. As rubato's per-ISA
 //! interpolators can only be built on a CPU with their features, an [`Isa`]
 //! can only be made by checking the CPU, and every kernel takes one. Each
-//! kernel dispatches the same way:
+//! kernel dispatches through `dispatch!` (below):
 //!
 //! ```ignore
-//! match isa.level() {
-//!     #[cfg(target_arch = "x86_64")]
-//!     Level::Avx | Level::AvxFma => {
-//!         // SAFETY: an `Isa` at this level exists only on a CPU with AVX.
-//!         unsafe { kernel_avx(..) }
-//!     }
-//!     _ => kernel_portable(..),
-//! }
+//! cpu::dispatch!(isa, avx: kernel_avx(..), portable: kernel_portable(..))
 //! ```
 //!
 //! with `kernel_portable` `#[inline(always)]` and `kernel_avx` the same
-//! code under `#[target_feature]`, so both paths are one source. Tests pass
-//! each [`Level`] the CPU has (through `Isa::new`) to hold every fast path to
-//! the portable one bit for bit.
+//! code under `#[target_feature]`, so both paths are one source (`avx_fma:`
+//! for a kernel compiled with FMA too). Tests pass each [`Level`] the CPU
+//! has (through `Isa::new`) to hold every fast path to the portable one bit
+//! for bit.
 
 use std::sync::OnceLock;
 
@@ -71,6 +65,36 @@ impl Isa {
         self.0
     }
 }
+
+/// Calls the AVX twin of a kernel when the [`Isa`] allows it, else the
+/// portable one: `dispatch!(isa, avx: fast(..), portable: plain(..))`, or
+/// `avx_fma:` for a twin compiled with FMA as well. The one `unsafe` that
+/// every `#[target_feature]` call needs, with its proof, lives here.
+macro_rules! dispatch {
+    ($isa:expr, avx: $fast:expr, portable: $plain:expr $(,)?) => {
+        match $isa.level() {
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::Level::Avx | $crate::cpu::Level::AvxFma => {
+                // SAFETY: an `Isa` at these levels exists only on a CPU
+                // with AVX.
+                unsafe { $fast }
+            }
+            _ => $plain,
+        }
+    };
+    ($isa:expr, avx_fma: $fast:expr, portable: $plain:expr $(,)?) => {
+        match $isa.level() {
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::Level::AvxFma => {
+                // SAFETY: an `Isa` at this level exists only on a CPU with
+                // AVX and FMA.
+                unsafe { $fast }
+            }
+            _ => $plain,
+        }
+    };
+}
+pub(crate) use dispatch;
 
 /// The best level this CPU runs, detected on the first call and kept.
 pub fn isa() -> Isa {

@@ -203,7 +203,7 @@ impl Aligner {
     }
 
     /// The source's estimated CPU time per frame
-    /// ([`Source::cost`](crate::source::Source::cost)); alignment itself
+    /// ([`Source::cost`]); alignment itself
     /// (copies, a crossfade per seam) adds next to nothing.
     pub fn cost(&self) -> f32 {
         self.reader.cost()

@@ -11,7 +11,7 @@
 //! it, so the output does not depend on how the stream is split into
 //! blocks, nor on the CPU (`mul_add` is fused everywhere).
 
-use crate::cpu::{self, Isa, Level};
+use crate::cpu::{self, Isa};
 
 /// Frames per chunk.
 pub const CHUNK: usize = 256;
@@ -114,15 +114,11 @@ impl<const S: usize> Cascade<S> {
 
     /// Filters `buf` in place: the stream's next frames.
     pub fn process(&mut self, buf: &mut [f64]) {
-        match self.isa.level() {
-            #[cfg(target_arch = "x86_64")]
-            Level::AvxFma => {
-                // SAFETY: an `Isa` at this level exists only on a CPU with
-                // AVX and FMA.
-                unsafe { self.process_avx_fma(buf) }
-            }
-            _ => self.process_portable(buf),
-        }
+        cpu::dispatch!(
+            self.isa,
+            avx_fma: self.process_avx_fma(buf),
+            portable: self.process_portable(buf),
+        )
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -223,15 +219,11 @@ pub(super) fn unit_responses<const S: usize>(
     isa: Isa,
     sections: &[Section; S],
 ) -> (Vec<[f64; CHUNK]>, [[States<S>; 2]; S]) {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::AvxFma => {
-            // SAFETY: an `Isa` at this level exists only on a CPU with AVX
-            // and FMA.
-            unsafe { unit_responses_avx_fma(sections) }
-        }
-        _ => unit_responses_portable(sections),
-    }
+    cpu::dispatch!(
+        isa,
+        avx_fma: unit_responses_avx_fma(sections),
+        portable: unit_responses_portable(sections),
+    )
 }
 
 /// [`unit_responses_portable`] compiled for FMA: the same bits, sooner.
@@ -280,15 +272,11 @@ fn zero_state<const S: usize>(
     sections: &[Section; S],
     buf: &mut [f64],
 ) -> [State<LANES>; S] {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::AvxFma => {
-            // SAFETY: an `Isa` at this level exists only on a CPU with AVX
-            // and FMA.
-            unsafe { zero_state_avx_fma(sections, buf) }
-        }
-        _ => zero_state_portable(sections, buf),
-    }
+    cpu::dispatch!(
+        isa,
+        avx_fma: zero_state_avx_fma(sections, buf),
+        portable: zero_state_portable(sections, buf),
+    )
 }
 
 fn zero_state_portable<const S: usize>(
@@ -451,7 +439,7 @@ mod tests {
         // 1000 only the serial one.
         let x = signal(50_000);
         let portable = Cascade::with_isa(sections(), Isa::PORTABLE);
-        for level in Level::ALL {
+        for level in cpu::Level::ALL {
             let Some(isa) = Isa::new(level) else {
                 eprintln!("skipped {level:?}: this CPU lacks it");
                 continue;

@@ -12,7 +12,7 @@
 //! those of the per-channel cascade, on every CPU and for any block split.
 
 use super::iir::{CHUNK, LANES, Section, State, States, next_start, step, unit_responses};
-use crate::cpu::{self, Isa, Level};
+use crate::cpu::{self, Isa};
 
 /// A cascade of `S` biquad sections over `C` interleaved channels
 /// (1 or 2), reading and writing `f32` and computing in `f64`.
@@ -72,15 +72,11 @@ impl<const S: usize, const C: usize> InterleavedCascade<S, C> {
     /// Filters `samples` in place: the stream's next frames, `C` samples
     /// each.
     pub fn process(&mut self, samples: &mut [f32]) {
-        match self.isa.level() {
-            #[cfg(target_arch = "x86_64")]
-            Level::AvxFma => {
-                // SAFETY: an `Isa` at this level exists only on a CPU with
-                // AVX and FMA.
-                unsafe { self.process_avx_fma(samples) }
-            }
-            _ => self.process_portable(samples),
-        }
+        cpu::dispatch!(
+            self.isa,
+            avx_fma: self.process_avx_fma(samples),
+            portable: self.process_portable(samples),
+        )
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -187,14 +183,10 @@ fn add_corrections<const S: usize, const C: usize>(
     }
     let n4 = out.len() / 4;
     let (g, zs, out) = (&g[..n4 * 2 * S], &zs[..n4 * 4], &mut out[..n4 * 4]);
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::AvxFma => {
-            // SAFETY: an `Isa` at this level exists only on a CPU with AVX
-            // and FMA.
-            unsafe { add_corrections_avx_fma::<S>(g, &z, zs, out) }
-        }
-        _ => {
+    cpu::dispatch!(
+        isa,
+        avx_fma: add_corrections_avx_fma::<S>(g, &z, zs, out),
+        portable: {
             for p4 in 0..n4 {
                 let mut acc = [0.0; 4];
                 for r in 0..2 * S {
@@ -207,8 +199,8 @@ fn add_corrections<const S: usize, const C: usize>(
                     out[p4 * 4 + i] = (zs[p4 * 4 + i] + acc[i]) as f32;
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// The portable loop of [`add_corrections`] in AVX registers: per lane the
@@ -251,15 +243,11 @@ fn zero_state<const S: usize, const C: usize>(
     samples: &[f32],
     scratch: &mut [f64],
 ) -> [State<LANES>; S] {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::AvxFma => {
-            // SAFETY: an `Isa` at this level exists only on a CPU with AVX
-            // and FMA.
-            unsafe { zero_state_avx_fma::<S, C>(sections, samples, scratch) }
-        }
-        _ => zero_state_portable::<S, C>(sections, samples, scratch),
-    }
+    cpu::dispatch!(
+        isa,
+        avx_fma: zero_state_avx_fma::<S, C>(sections, samples, scratch),
+        portable: zero_state_portable::<S, C>(sections, samples, scratch),
+    )
 }
 
 /// Index in the samples of lane `l` (chunk l / C, channel l % C) at frame
@@ -452,7 +440,7 @@ mod tests {
         // partial last chunk, for blocks that do and do not line up.
         let (mono, stereo) = (signal(30_000, 1), signal(30_000, 2));
         let (want1, want2) = (per_channel(&mono, 1, 4096), per_channel(&stereo, 2, 4096));
-        for level in Level::ALL {
+        for level in cpu::Level::ALL {
             let Some(isa) = Isa::new(level) else {
                 eprintln!("skipped {level:?}: this CPU lacks it");
                 continue;

@@ -8,7 +8,7 @@
 //! the [`MasterBus`] ([`bus`]): the normalisation gain, the true-peak
 //! [`limiter::Limiter`], then the clip.
 
-use crate::cpu::{Isa, Level};
+use crate::cpu::{self, Isa};
 use crate::effects::Processor;
 use crate::plan::{Clip, StemPlan};
 use crate::types::Block;
@@ -132,14 +132,11 @@ impl Mixer {
 /// a stereo pair twice, so four neighbouring samples are one vector
 /// operation. Multiply then add, never fused: every path rounds alike.
 fn add_scaled(isa: Isa, acc: &mut [f64], samples: &[f32], gains: [f64; 4]) {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx | Level::AvxFma => {
-            // SAFETY: an `Isa` at these levels exists only on a CPU with AVX.
-            unsafe { add_scaled_avx(acc, samples, gains) }
-        }
-        _ => add_scaled_portable(acc, samples, gains),
-    }
+    cpu::dispatch!(
+        isa,
+        avx: add_scaled_avx(acc, samples, gains),
+        portable: add_scaled_portable(acc, samples, gains),
+    )
 }
 
 /// [`add_scaled_portable`] four samples at a time in AVX registers: the
@@ -174,14 +171,11 @@ fn add_scaled_portable(acc: &mut [f64], samples: &[f32], gains: [f64; 4]) {
 /// `samples[i] = gains[i % 4] · samples[i]`, the product in f64 rounded
 /// once to f32: what [`Mixer::add`] adds for each sample.
 fn scale(isa: Isa, samples: &mut [f32], gains: [f64; 4]) {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx | Level::AvxFma => {
-            // SAFETY: an `Isa` at these levels exists only on a CPU with AVX.
-            unsafe { scale_avx(samples, gains) }
-        }
-        _ => scale_portable(samples, gains),
-    }
+    cpu::dispatch!(
+        isa,
+        avx: scale_avx(samples, gains),
+        portable: scale_portable(samples, gains),
+    )
 }
 
 /// [`scale_portable`] four samples at a time: the same exact widening,
@@ -277,7 +271,7 @@ mod tests {
         for (i, (a, v)) in want.iter_mut().zip(&samples).enumerate() {
             *a += [g0, g1][i % 2] * *v as f64;
         }
-        for level in Level::ALL {
+        for level in cpu::Level::ALL {
             let Some(isa) = Isa::new(level) else {
                 continue;
             };

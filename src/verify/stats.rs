@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::sums::{self, LANES, Lanes};
 use super::to_db;
-use crate::cpu::{self, Isa, Level};
+use crate::cpu::{self, Isa};
 use crate::error::StageError;
 use crate::types::{Block, Frames};
 
@@ -37,15 +37,11 @@ impl StreamStats {
     /// [`StreamStats::update`] with the kernels of `isa`; every level
     /// gives the same figures.
     fn update_with(&mut self, isa: Isa, block: &Block) {
-        match isa.level() {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx | Level::AvxFma => {
-                // SAFETY: an `Isa` at these levels exists only on a CPU
-                // with AVX.
-                unsafe { self.update_avx(block) }
-            }
-            _ => self.update_portable(block),
-        }
+        cpu::dispatch!(
+            isa,
+            avx: self.update_avx(block),
+            portable: self.update_portable(block),
+        )
     }
 
     /// [`StreamStats::update_portable`] with twice the lanes; lane-wise
@@ -262,7 +258,7 @@ mod tests {
             fingerprint(&s)
         };
         let portable = run(Isa::PORTABLE);
-        for level in Level::ALL {
+        for level in cpu::Level::ALL {
             match Isa::new(level) {
                 Some(isa) => assert_eq!(run(isa), portable, "{level:?}"),
                 None => eprintln!("skipped {level:?}: this CPU lacks it"),

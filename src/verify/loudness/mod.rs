@@ -28,7 +28,7 @@
 
 use super::sums::{LANES, Lanes, add_squares, total};
 use super::{Loudness, to_db};
-use crate::cpu::{self, Isa, Level};
+use crate::cpu::{self, Isa};
 use crate::effects::iir::Cascade;
 use crate::types::Block;
 
@@ -228,15 +228,11 @@ impl LoudnessMeter {
     /// [`LoudnessMeter::update`] with the loops compiled for `isa`; every
     /// level gives the same bits.
     fn update_with(&mut self, isa: Isa, block: &Block) {
-        match isa.level() {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx | Level::AvxFma => {
-                // SAFETY: an `Isa` at these levels exists only on a CPU
-                // with AVX.
-                unsafe { self.update_avx(block) }
-            }
-            _ => self.update_portable(block),
-        }
+        cpu::dispatch!(
+            isa,
+            avx: self.update_avx(block),
+            portable: self.update_portable(block),
+        )
     }
 
     /// [`LoudnessMeter::update_portable`] with wider vectors for the

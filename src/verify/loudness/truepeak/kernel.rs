@@ -4,7 +4,7 @@
 //! written for the machine.
 
 use super::{CENTRAL_FROM, Planes, REFINE_MAX, TAPS, max_abs};
-use crate::cpu::{Isa, Level};
+use crate::cpu::{self, Isa};
 
 /// The interpolator's phases folded about their centres. The design is
 /// symmetric — phase 1's taps mirror phase 3's, and phase 2 mirrors itself
@@ -62,15 +62,11 @@ pub(super) fn kernel(
     planes: &mut Planes,
     out: &mut [f32],
 ) {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx | Level::AvxFma => {
-            // SAFETY: an `Isa` at these levels exists only on a CPU with
-            // AVX.
-            unsafe { kernel_avx(line, start, end, fold, planes, out) }
-        }
-        _ => kernel_portable(line, start, end, fold, planes, out),
-    }
+    cpu::dispatch!(
+        isa,
+        avx: kernel_avx(line, start, end, fold, planes, out),
+        portable: kernel_portable(line, start, end, fold, planes, out),
+    )
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -115,18 +111,14 @@ pub(super) fn central_peak(
     fold: &Folded,
     planes: &mut Planes,
 ) -> f32 {
-    match isa.level() {
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx | Level::AvxFma => {
-            // SAFETY: an `Isa` at these levels exists only on a CPU with
-            // AVX.
-            unsafe { central_peak_avx(line, start, end, fold, planes) }
-        }
-        _ => {
+    cpu::dispatch!(
+        isa,
+        avx: central_peak_avx(line, start, end, fold, planes),
+        portable: {
             oversample_from::<CENTRAL_FROM>(line, start, start, end, fold, planes);
             phases_peak(planes, end - start)
-        }
-    }
+        },
+    )
 }
 
 #[cfg(target_arch = "x86_64")]
